@@ -1,0 +1,262 @@
+"""Two-layer ReLU network and its Jacobian as an implicit linear operator.
+
+The network is
+
+    f_j(x) = (1/sqrt(m)) * sum_r A[r, j] * relu(w_r . x~),      x~ = [x, c],
+
+with trained first-layer weights ``W`` of shape ``(m, d~)`` and fixed output signs
+``A`` of shape ``(m, k)`` in {-1, +1}. Only ``W`` is trained, so a parameter vector is
+``vec(W) = W.ravel()`` (C order) of length ``P = m * d~``.
+
+Rows of the Jacobian are ordered output-major: row ``j * n + i`` holds the derivative of
+``f_j(x_i)``. For one output this is the usual sample order.
+"""
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+
+def add_bias_feature(X, fit_intercept, bias=1.0):
+    """Return ``X~ = [X, bias]`` if ``fit_intercept`` else ``X`` (as float64).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Input samples.
+    fit_intercept : bool
+        Whether to append the constant bias feature.
+    bias : float, default=1.0
+        Value of the appended feature.
+
+    Returns
+    -------
+    X_tilde : ndarray of shape (n_samples, n_features + fit_intercept)
+        A new float64 array; ``X`` is never modified.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if not fit_intercept:
+        return np.array(X, dtype=np.float64, order="C", copy=True)
+    X_tilde = np.empty((X.shape[0], X.shape[1] + 1), dtype=np.float64)
+    X_tilde[:, :-1] = X
+    X_tilde[:, -1] = bias
+    return X_tilde
+
+
+class TwoLayerReLU:
+    """A two-layer ReLU network with trained hidden weights and fixed output signs.
+
+    Parameters
+    ----------
+    signs : ndarray of shape (n_neurons, n_outputs)
+        Fixed output-layer signs ``A`` (entries +1 or -1).
+
+    Notes
+    -----
+    The object holds no data-dependent state: parameters ``W`` and inputs ``X~`` (with
+    the bias column already appended) are passed to every method.
+    """
+
+    def __init__(self, signs):
+        self.signs = np.asarray(signs, dtype=np.float64)
+
+    @property
+    def n_neurons(self):
+        """Number of hidden neurons ``m``."""
+        return self.signs.shape[0]
+
+    @property
+    def n_outputs(self):
+        """Number of outputs ``k``."""
+        return self.signs.shape[1]
+
+    def predict(self, W, X_tilde):
+        """Network outputs ``relu(X~ W^T) A / sqrt(m)``, shape (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_neurons, n_inputs)
+            Hidden weights.
+        X_tilde : ndarray of shape (n_samples, n_inputs)
+            Inputs with the bias column appended.
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_samples, n_outputs)
+        """
+        Z = X_tilde @ W.T
+        np.maximum(Z, 0.0, out=Z)
+        return (Z @ self.signs) / np.sqrt(self.n_neurons)
+
+    def jacobian(self, W, X_tilde, row_weights=None):
+        """Jacobian of the outputs with respect to ``vec(W)`` at ``W``.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_neurons, n_inputs)
+            Hidden weights at which to linearize.
+        X_tilde : ndarray of shape (n_samples, n_inputs)
+            Inputs with the bias column appended.
+        row_weights : ndarray of shape (n_samples,), default=None
+            Per-sample factors ``sqrt(s_i)`` applied to the rows (weighted least squares).
+
+        Returns
+        -------
+        J : ReLUJacobian
+            Linear operator of shape ``(n_outputs * n_samples, n_neurons * n_inputs)``.
+        """
+        return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights)
+
+
+class ReLUJacobian(LinearOperator):
+    r"""Jacobian of a two-layer ReLU network, applied without forming it.
+
+    With the activation pattern ``D = 1[X~ W^T > 0] / sqrt(m)`` (n x m, scaled), output
+    signs ``A`` (m x k) and row weights ``s`` (n,):
+
+    Forward, ``v = vec(V)`` with ``V`` of shape (m, d~)::
+
+        (J v)[j*n + i] = s_i * sum_r D[i, r] A[r, j] (x~_i . V_r)
+                       = s_i * rowsum(X~ o (D (A[:, j] o V)))[i]
+
+    Adjoint, ``z`` of length k*n reshaped to ``Z`` (k, n)::
+
+        J^T z = vec( sum_j A[:, j] o (D^T diag(s o Z[j]) X~) )
+
+    Both cost ``2 n m d~`` flops per output and vector, done as GEMMs; a block of
+    vectors is one GEMM (``_matmat`` / ``_rmatmat``).
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_neurons, n_inputs)
+        Hidden weights at the linearization point.
+    X_tilde : ndarray of shape (n_samples, n_inputs)
+        Inputs with the bias column appended.
+    signs : ndarray of shape (n_neurons, n_outputs)
+        Fixed output signs.
+    row_weights : ndarray of shape (n_samples,), default=None
+        Row scaling ``s`` (square roots of sample weights); ``None`` means ones.
+    """
+
+    def __init__(self, W, X_tilde, signs, row_weights=None):
+        n, d = X_tilde.shape
+        m, k = signs.shape
+        self.X_tilde = X_tilde
+        self.signs = signs
+        self.row_weights = row_weights
+        # D = 1[z > 0] / sqrt(m), the scaled activation pattern.
+        self.pattern = (X_tilde @ W.T > 0).astype(np.float64)
+        self.pattern *= 1.0 / np.sqrt(m)
+        self.n_samples, self.n_inputs = n, d
+        self.n_neurons, self.n_outputs = m, k
+        self._gram = None
+        super().__init__(dtype=np.float64, shape=(k * n, m * d))
+
+    def _matmat(self, V):
+        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
+        p = V.shape[1]
+        # V[:, q] = vec(V_q); Vs[r, q, :] = V_q[r, :]
+        Vs = np.asarray(V, dtype=np.float64).reshape(m, d, p).transpose(0, 2, 1)
+        out = np.empty((k, n, p))
+        for j in range(k):
+            # G = D (A[:, j] o V_q) for all q at once: (n x m) @ (m x p d~)
+            G = self.pattern @ (self.signs[:, j, None, None] * Vs).reshape(m, p * d)
+            # out[j, i, q] = sum_c X~[i, c] G[i, q, c]
+            out[j] = np.einsum("iqc,ic->iq", G.reshape(n, p, d), self.X_tilde)
+        if self.row_weights is not None:
+            out *= self.row_weights[None, :, None]
+        return out.reshape(k * n, p)
+
+    def _rmatmat(self, Z):
+        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
+        p = Z.shape[1]
+        Z = np.asarray(Z, dtype=np.float64).reshape(k, n, p)
+        if self.row_weights is not None:
+            Z = Z * self.row_weights[None, :, None]
+        out = np.zeros((m, d, p))
+        for j in range(k):
+            # B[i, q, c] = Z[j, i, q] X~[i, c]; M = D^T B: (m x n) @ (n x p d~)
+            B = Z[j][:, :, None] * self.X_tilde[:, None, :]
+            M = (self.pattern.T @ B.reshape(n, p * d)).reshape(m, p, d)
+            out += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
+        return out.reshape(m * d, p)
+
+    def _matvec(self, v):
+        return self._matmat(np.reshape(v, (-1, 1))).ravel()
+
+    def _rmatvec(self, z):
+        return self._rmatmat(np.reshape(z, (-1, 1))).ravel()
+
+    def _adjoint(self):
+        return _AdjointJacobian(self)
+
+    def gram(self):
+        r"""The Gram matrix ``J J^T`` by the tensor trick, cached.
+
+        Block ``(j, l)`` of the (k n x k n) Gram is
+
+            s s^T o (X~ X~^T) o (D diag(A[:, j] o A[:, l]) D^T)
+
+        (``D`` already carries ``1/sqrt(m)``). The count matrix ``D D^T`` holds integers
+        up to ``m``, exact in a float32 GEMM while ``m < 2**24``, which is about twice as
+        fast as float64; the rest is float64.
+
+        Returns
+        -------
+        K : ndarray of shape (n_outputs * n_samples, n_outputs * n_samples)
+        """
+        if self._gram is not None:
+            return self._gram
+        n, m, k = self.n_samples, self.n_neurons, self.n_outputs
+        XX = self.X_tilde @ self.X_tilde.T
+        if self.row_weights is not None:
+            XX *= np.outer(self.row_weights, self.row_weights)
+        exact_f32 = m < 2**24
+        D = (self.pattern > 0).astype(np.float32 if exact_f32 else np.float64)
+        K = np.empty((k * n, k * n))
+        for j in range(k):
+            for l in range(j, k):
+                prod = self.signs[:, j] * self.signs[:, l]
+                counts = (D * prod.astype(D.dtype)) @ D.T
+                block = XX * (counts.astype(np.float64) / m)
+                K[j * n : (j + 1) * n, l * n : (l + 1) * n] = block
+                if l != j:
+                    K[l * n : (l + 1) * n, j * n : (j + 1) * n] = block.T
+        self._gram = K
+        return K
+
+    def squared_row_norms(self):
+        """Diagonal of ``J J^T`` (squared norms of the rows), in O(n (m + d~)) flops.
+
+        Returns
+        -------
+        diag : ndarray of shape (n_outputs * n_samples,)
+        """
+        # ||row(j, i)||^2 = s_i^2 ||x~_i||^2 sum_r D[i, r]^2 (A[r, j]^2 = 1)
+        per_sample = np.einsum("ic,ic->i", self.X_tilde, self.X_tilde)
+        per_sample *= np.einsum("ir,ir->i", self.pattern, self.pattern)
+        if self.row_weights is not None:
+            per_sample *= self.row_weights**2
+        return np.tile(per_sample, self.n_outputs)
+
+
+class _AdjointJacobian(LinearOperator):
+    """The adjoint ``J^T`` of a :class:`ReLUJacobian`, with block products."""
+
+    def __init__(self, jac):
+        self._jac = jac
+        super().__init__(dtype=np.float64, shape=(jac.shape[1], jac.shape[0]))
+
+    def _matmat(self, Z):
+        return self._jac._rmatmat(Z)
+
+    def _rmatmat(self, V):
+        return self._jac._matmat(V)
+
+    def _matvec(self, z):
+        return self._jac._rmatvec(z)
+
+    def _rmatvec(self, v):
+        return self._jac._matvec(v)
+
+    def _adjoint(self):
+        return self._jac

@@ -1,0 +1,46 @@
+"""Imports go down the architecture table: solvers know nothing of networks or estimators."""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).parents[1] / "skgn"
+# Each module may import only the skgn modules listed (the layers below it).
+ALLOWED = {
+    "_validation": set(),
+    "_solvers": set(),
+    "_network": set(),
+    "_gauss_newton": {"_solvers"},
+    "_estimators": {"_gauss_newton", "_network", "_solvers", "_validation"},
+    "_demo": {"_estimators"},
+}
+
+
+def _skgn_imports(path):
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("skgn.")}
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(ALLOWED))
+def test_import_direction(module):
+    assert _skgn_imports(PACKAGE / f"{module}.py") <= ALLOWED[module]
+
+
+def test_every_module_is_covered():
+    modules = {p.stem for p in PACKAGE.glob("_*.py")} - {"__init__", "__main__"}
+    assert modules == set(ALLOWED)
+
+
+def test_no_private_sklearn_imports():
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sklearn"):
+                parts = node.module.split(".") + [a.name for a in node.names]
+                assert not any(p.startswith("_") for p in parts), (path.name, node.module)

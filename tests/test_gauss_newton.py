@@ -1,0 +1,111 @@
+"""The Gauss-Newton / Levenberg-Marquardt loop."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import skgn._gauss_newton as gn_module
+from skgn._gauss_newton import gauss_newton, gauss_newton_step
+from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._solvers import SOLVERS, solve_cholesky
+
+
+def _problem(n=15, d=3, m=12, k=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X_tilde = add_bias_feature(rng.standard_normal((n, d)), True)
+    W0 = rng.standard_normal((m, d + 1))
+    W = W0 + 0.3 * rng.standard_normal(W0.shape)
+    signs = rng.choice([-1.0, 1.0], size=(m, k))
+    Y = rng.standard_normal((n, k))
+    return X_tilde, W, W0, signs, Y, rng.uniform(0.2, 3.0, n)
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+@pytest.mark.parametrize("alpha, mu", [(0.0, 1e-2), (0.5, 0.0), (0.5, 0.3), (2.0, 1e-6)])
+@pytest.mark.parametrize("k, weighted", [(1, False), (1, True), (2, True)])
+def test_step_equals_dense_normal_equations(solver, alpha, mu, k, weighted):
+    X_tilde, W, W0, signs, Y, sw = _problem(k=k)
+    sw = sw if weighted else np.ones(len(Y))
+    net = TwoLayerReLU(signs)
+    J = net.jacobian(W, X_tilde, row_weights=np.sqrt(sw))
+    # Dense, unweighted Jacobian and the weighted normal equations in parameter space:
+    # (J^T S J + (alpha + mu) I) delta = -(J^T S r + alpha u)
+    J_plain = net.jacobian(W, X_tilde).matmat(np.eye(W.size))
+    S = np.tile(sw, k)
+    r = (net.predict(W, X_tilde) - Y).T.ravel()
+    u = (W - W0).ravel()
+    H = J_plain.T @ (S[:, None] * J_plain) + (alpha + mu) * np.eye(W.size)
+    expected = -np.linalg.solve(H, J_plain.T @ (S * r) + alpha * u)
+    delta, inner = gauss_newton_step(
+        J, np.sqrt(S) * r, u, alpha, mu, SOLVERS[solver], rtol=1e-14, maxiter=1000
+    )
+    assert_allclose(delta, expected, rtol=1e-8, atol=1e-12 * np.abs(expected).max())
+    assert inner.solver == solver
+
+
+def test_wide_regime_interpolates_fast_and_monotonically():
+    """n=200, d=8, m=4096, alpha=0: training R^2 > 0.9999 within 10 steps."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 8))
+    y = np.sin(X @ rng.standard_normal(8)) + 0.5 * X[:, 0] ** 2
+    y = (y - y.mean()) / y.std()
+    half = rng.standard_normal((2048, 9))
+    W0 = np.repeat(half, 2, axis=0)
+    signs = np.repeat(rng.choice([-1.0, 1.0], size=(2048, 1)), 2, axis=0)
+    signs[1::2] *= -1
+    X_tilde = add_bias_feature(X, True)
+    result = gauss_newton(
+        TwoLayerReLU(signs), W0, W0, X_tilde, y[:, None], alpha=0.0, max_iter=10, tol=0.0
+    )
+    pred = TwoLayerReLU(signs).predict(result.params, X_tilde).ravel()
+    r2 = 1 - np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2 > 0.9999
+    assert result.n_iter <= 10
+    assert result.converged
+    curve = np.array(result.loss_curve)
+    assert np.all(np.diff(curve) <= 0)
+    accepted = [h["loss"] for h in result.history if h["accepted"]]
+    assert_allclose(accepted, curve)
+
+
+def test_history_records_every_step():
+    X_tilde, W, W0, signs, Y, sw = _problem(n=40, m=64)
+    result = gauss_newton(
+        TwoLayerReLU(signs), W, W0, X_tilde, Y, sample_weight=sw, alpha=0.1,
+        solver="cg", max_iter=6, tol=0.0,
+    )
+    assert len(result.history) == result.n_iter == 6
+    keys = {"loss", "damping", "solver", "preconditioner", "inner_iterations", "seconds"}
+    for i, entry in enumerate(result.history, start=1):
+        assert keys <= set(entry)
+        assert entry["step"] == i and entry["solver"] == "cg"
+        assert entry["inner_iterations"] >= 1
+    losses = [h["loss"] for h in result.history]
+    assert np.all(np.diff(losses) <= 0)
+    assert len(result.loss_curve) == sum(h["accepted"] for h in result.history)
+
+
+def test_linalg_error_raises_damping_instead_of_leaking(monkeypatch):
+    calls = []
+
+    def flaky(J, b, lam, **kwargs):
+        calls.append(lam)
+        if len(calls) <= 2:
+            raise np.linalg.LinAlgError("not positive definite")
+        return solve_cholesky(J, b, lam)
+
+    monkeypatch.setitem(gn_module.SOLVERS, "cholesky", flaky)
+    X_tilde, W, W0, signs, Y, _ = _problem()
+    result = gauss_newton(TwoLayerReLU(signs), W, W0, X_tilde, Y, alpha=0.0, max_iter=5)
+    assert calls[1] > calls[0] and calls[2] > calls[1]  # damping raised after each failure
+    assert [h["accepted"] for h in result.history[:2]] == [False, False]
+    assert any(h["accepted"] for h in result.history[2:])
+
+
+def test_zero_residual_stops_after_one_step():
+    X_tilde, W, W0, signs, _, _ = _problem()
+    net = TwoLayerReLU(signs)
+    Y = net.predict(W0, X_tilde)
+    result = gauss_newton(net, W0, W0, X_tilde, Y, alpha=1.0)
+    assert result.n_iter == 1 and result.converged
+    assert_allclose(result.params, W0)

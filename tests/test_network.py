@@ -1,0 +1,117 @@
+"""The network, its implicit Jacobian and the tensor-trick Gram against dense references."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skgn._network import TwoLayerReLU, add_bias_feature
+
+
+def _problem(n=7, d=3, m=10, k=1, weighted=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X_tilde = add_bias_feature(rng.standard_normal((n, d)), True)
+    W = rng.standard_normal((m, d + 1))
+    signs = rng.choice([-1.0, 1.0], size=(m, k))
+    row_weights = np.sqrt(rng.uniform(0.5, 2.0, n)) if weighted else None
+    return X_tilde, W, signs, row_weights
+
+
+def _dense_jacobian(X_tilde, W, signs, row_weights):
+    """J[(j, i), (r, c)] = s_i A[r, j] 1[w_r . x_i > 0] x_ic / sqrt(m), by definition."""
+    n, d = X_tilde.shape
+    m, k = signs.shape
+    s = np.ones(n) if row_weights is None else row_weights
+    J = np.zeros((k * n, m * d))
+    for j in range(k):
+        for i in range(n):
+            for r in range(m):
+                if W[r] @ X_tilde[i] > 0:
+                    J[j * n + i, r * d : (r + 1) * d] = s[i] * signs[r, j] * X_tilde[i] / np.sqrt(m)
+    return J
+
+
+CASES = [
+    {"k": 1, "weighted": False},
+    {"k": 1, "weighted": True},
+    {"k": 3, "weighted": True},
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_jacobian_products_match_dense(case):
+    X_tilde, W, signs, rw = _problem(**case)
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw)
+    J_dense = _dense_jacobian(X_tilde, W, signs, rw)
+    assert J.shape == J_dense.shape and J.dtype == np.float64
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal(J.shape[1])
+    z = rng.standard_normal(J.shape[0])
+    V = rng.standard_normal((J.shape[1], 4))
+    Z = rng.standard_normal((J.shape[0], 5))
+    assert_allclose(J.matvec(v), J_dense @ v, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.rmatvec(z), J_dense.T @ z, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.matmat(V), J_dense @ V, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.rmatmat(Z), J_dense.T @ Z, rtol=1e-12, atol=1e-14)
+    # The adjoint operator uses the same block products.
+    assert_allclose(J.T @ Z, J_dense.T @ Z, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.H.T @ V, J_dense @ V, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_jacobian_dot_test(case):
+    X_tilde, W, signs, rw = _problem(n=30, d=5, m=50, **case)
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        v = rng.standard_normal(J.shape[1])
+        z = rng.standard_normal(J.shape[0])
+        lhs, rhs = z @ J.matvec(v), J.rmatvec(z) @ v
+        assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_jacobian_matches_central_finite_differences(k):
+    X_tilde, W, signs, _ = _problem(n=20, d=4, m=40, k=k, seed=3)
+    net = TwoLayerReLU(signs)
+    J = net.jacobian(W, X_tilde)
+    rng = np.random.default_rng(4)
+    h = 1e-6
+    for _ in range(3):
+        V = rng.standard_normal(W.shape)
+        fd = (net.predict(W + h * V, X_tilde) - net.predict(W - h * V, X_tilde)) / (2 * h)
+        # Rows are output-major: index j * n + i.
+        assert_allclose(J.matvec(V.ravel()), fd.T.ravel(), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tensor_trick_gram_matches_dense(case):
+    X_tilde, W, signs, rw = _problem(n=12, d=4, m=30, **case)
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw)
+    J_dense = _dense_jacobian(X_tilde, W, signs, rw)
+    K = J_dense @ J_dense.T
+    assert_allclose(J.gram(), K, rtol=1e-12, atol=1e-14)
+    assert J.gram() is J.gram()  # cached per linearization point
+    assert_allclose(J.squared_row_norms(), np.diag(K), rtol=1e-12)
+
+
+def test_predict_matches_definition_and_symmetric_pairs_cancel():
+    X_tilde, W, signs, _ = _problem(n=9, d=3, m=6, k=2)
+    out = TwoLayerReLU(signs).predict(W, X_tilde)
+    expected = np.maximum(X_tilde @ W.T, 0) @ signs / np.sqrt(6)
+    assert_allclose(out, expected, rtol=1e-14)
+    W_sym = np.repeat(W[:3], 2, axis=0)
+    signs_sym = np.repeat(signs[:3], 2, axis=0)
+    signs_sym[1::2] *= -1
+    assert_allclose(TwoLayerReLU(signs_sym).predict(W_sym, X_tilde), 0.0, atol=1e-15)
+
+
+def test_add_bias_feature_copies():
+    X = np.arange(6.0).reshape(3, 2)
+    X_orig = X.copy()
+    Xt = add_bias_feature(X, True)
+    assert_allclose(Xt, np.c_[X_orig, np.ones(3)])
+    Xt[:] = -1
+    assert_allclose(X, X_orig)
+    X_plain = add_bias_feature(X, False)
+    assert X_plain is not X
+    assert_allclose(X_plain, X_orig)

@@ -1,0 +1,57 @@
+"""Inner solvers against a dense reference solve."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.sparse.linalg import aslinearoperator
+
+from skgn._solvers import SOLVERS, SolverResult, gram_matrix, solve_cg, solve_cholesky
+
+
+def _operator(n=25, P=60, seed=0):
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, P))
+    return M, aslinearoperator(M), rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+@pytest.mark.parametrize("lam", [0.0, 1e-3, 2.0])
+def test_solvers_match_dense_solve(name, lam):
+    M, J, b = _operator()
+    expected = np.linalg.solve(M @ M.T + lam * np.eye(M.shape[0]), b)
+    result = SOLVERS[name](J, b, lam, rtol=1e-13, maxiter=500)
+    assert isinstance(result, SolverResult)
+    assert result.solver == name and result.preconditioner == "none"
+    assert result.converged
+    assert_allclose(result.x, expected, rtol=1e-9, atol=1e-12)
+    assert result.residual_norm <= 1e-12
+
+
+def test_gram_matrix_generic_operator():
+    M, J, _ = _operator()
+    assert_allclose(gram_matrix(J), M @ M.T, rtol=1e-12)
+
+
+def test_cholesky_raises_on_indefinite_system():
+    M, J, b = _operator(n=10, P=3)  # rank 3: M M^T is singular
+    with pytest.raises(np.linalg.LinAlgError):
+        solve_cholesky(J, b, -1e-3)
+
+
+def test_cg_reports_non_convergence():
+    rng = np.random.default_rng(0)
+    # Singular values spread over 1e-4 .. 1: condition number 1e8 after squaring.
+    U, _ = np.linalg.qr(rng.standard_normal((80, 80)))
+    M = U * np.logspace(-4, 0, 80)
+    result = solve_cg(aslinearoperator(M), rng.standard_normal(80), 0.0, rtol=1e-10, maxiter=5)
+    assert result.n_iter == 5
+    assert not result.converged
+    assert result.residual_norm > 1e-10
+
+
+def test_zero_rhs():
+    M, J, b = _operator()
+    for name, solve in SOLVERS.items():
+        result = solve(J, np.zeros_like(b), 1.0, rtol=1e-8)
+        assert_allclose(result.x, 0.0)
+        assert result.residual_norm == 0.0

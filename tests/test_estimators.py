@@ -223,7 +223,7 @@ def test_pipeline_grid_search_with_sample_weight(data, routing):
     with sklearn.config_context(enable_metadata_routing=routing):
         reg = SketchedGNRegressor(n_neurons=32, random_state=0)
         if routing:
-            reg.set_fit_request(sample_weight=True)
+            reg.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
             fit_params = {"sample_weight": sw}
         else:
             fit_params = {"sketchedgnregressor__sample_weight": sw}
@@ -234,6 +234,7 @@ def test_pipeline_grid_search_with_sample_weight(data, routing):
         search = GridSearchCV(
             pipe, {"sketchedgnregressor__alpha": [0.1, 1.0]}, cv=3, n_jobs=2
         ).fit(X, y, **fit_params)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
     best = search.best_estimator_
     assert best.score(X, y) > 0.8
     # The weights reached the estimator: refitting by hand with them gives the same model.

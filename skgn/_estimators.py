@@ -1,6 +1,8 @@
 """The scikit-learn estimator :class:`SketchedGNRegressor`."""
 
+import os
 import warnings
+from functools import partial
 
 import numpy as np
 from sklearn import get_config
@@ -11,6 +13,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gauss_newton import gauss_newton
 from ._network import TwoLayerReLU, add_bias_feature
+from ._preconditioners import PRECONDITIONERS, NystromPreconditioner, SketchPreconditioner
+from ._sketching import SKETCHES
 from ._solvers import SOLVERS
 from ._validation import (
     check_int,
@@ -22,15 +26,85 @@ from ._validation import (
 _INITS = ("symmetric", "random")
 
 
-def _resolve_solver(solver, n_rows, n_neurons, n_inputs):
-    """Map ``solver='auto'`` to a concrete solver.
+# Inner iterations the cost model assumes for a preconditioned solve (measured: 30-45
+# to 1e-10 with the sketch at oversampling 3; Nystrom needs more on slow spectra).
+_ITERS_SKETCH, _ITERS_NYSTROM = 40, 60
+# A Jacobian product runs at a fraction of GEMM speed (memory-bound); weight its flops.
+_JAC_PRODUCT_PENALTY = 2.0
 
-    The exact Cholesky step is the fastest path at the sizes the matrix-free paths do
-    not yet beat; the cost model that chooses among preconditioned paths replaces this.
+
+def _available_memory():
+    """Half the physical memory in bytes (the budget of the cost model)."""
+    try:
+        return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500):
+    """Flops and bytes of one Gauss-Newton step on each solver path.
+
+    ``N = n_rows`` (samples times outputs), ``m = n_neurons``, ``d = n_inputs``,
+    ``P = m d``, ``s = sketch_size N``, ``L = min(n_landmarks, N)``; a Jacobian product
+    (``2 N P`` flops) is weighted by 2 because it runs memory-bound.
+
+    - ``('cholesky', 'none')``: Gram by the tensor trick and its Cholesky factor,
+      ``2 N^2 (m + d) + N^3 / 3`` flops, ``16 N^2`` bytes.
+    - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and about 60 PCG
+      iterations, ``2 N L (m + d) + 2 N L^2 + 60 (4 N P)`` flops, ``24 N L`` bytes.
+    - ``('lsqr', 'sketch')``: a tensor sketch, the Cholesky factor of the ``s x N`` sketch
+      and about 40 LSQR iterations, ``2 s N^2 + N^3 / 3 + 40 (4 N P)`` flops,
+      ``8 (s + N) N`` bytes.
+
+    Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes).
+
+    Parameters
+    ----------
+    n_rows, n_neurons, n_inputs : int
+        ``N``, ``m`` and ``d``.
+    sketch_size : float, default=3.0
+        ``s / N``.
+    n_landmarks : int, default=500
+        Nystrom landmarks.
+
+    Returns
+    -------
+    costs : dict
+        ``{(solver, preconditioner): (flops, bytes)}``.
     """
-    if solver != "auto":
-        return solver
-    return "cholesky"
+    N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
+    P, s, L = m * d, sketch_size * N, float(min(n_landmarks, n_rows))
+    jac = _JAC_PRODUCT_PENALTY * 4 * N * P
+    pattern = 8 * N * m
+    return {
+        ("cholesky", "none"): (2 * N**2 * (m + d) + N**3 / 3, 16 * N**2 + pattern),
+        ("cg", "nystrom"): (
+            2 * N * L * (m + d) + 2 * N * L**2 + _ITERS_NYSTROM * jac, 24 * N * L + pattern
+        ),
+        ("lsqr", "sketch"): (2 * s * N**2 + N**3 / 3 + _ITERS_SKETCH * jac,
+                             8 * (s + N) * N + pattern),
+    }
+
+
+def _resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
+                   n_landmarks, memory=None):
+    """Resolve ``'auto'``: the cheapest path in flops among those whose memory fits."""
+    if solver == "auto" or (preconditioner == "auto" and solver != "cholesky"):
+        costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
+                           n_landmarks=n_landmarks)
+        if solver != "auto":
+            costs = {k: v for k, v in costs.items() if k[0] == solver} or {
+                (solver, "nystrom"): costs[("cg", "nystrom")]
+            }
+        budget = _available_memory() if memory is None else memory
+        fitting = {k: v for k, v in costs.items() if v[1] <= budget}
+        pool = fitting or {min(costs, key=lambda k: costs[k][1]): None}
+        best = min(pool, key=lambda k: costs[k][0])
+        solver = best[0]
+        preconditioner = best[1] if preconditioner == "auto" else preconditioner
+    if solver == "cholesky":
+        preconditioner = "none"
+    return solver, preconditioner
 
 
 def _init_weights(rng, init, init_scale, n_neurons, n_inputs, n_outputs):
@@ -86,14 +160,32 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
     alpha : float, default=1.0
         Strength of the ridge penalty toward the initial weights; comparable to
         ``KernelRidge(alpha=...)``. ``alpha=0`` lets the network interpolate.
-    solver : {'auto', 'cholesky', 'cg'}, default='auto'
+    solver : {'auto', 'cholesky', 'cg', 'lsqr'}, default='auto'
         Inner solver of the Gauss-Newton system ``(J J^T + lam I) g = b``:
 
         - ``'cholesky'``: forms ``J J^T`` by the tensor trick and factors it (the
           exact Gram-Gauss-Newton step; memory ``n^2``).
-        - ``'cg'``: matrix-free conjugate gradients on the implicit Jacobian (memory
-          ``n m``), without a preconditioner.
-        - ``'auto'``: currently ``'cholesky'``.
+        - ``'cg'``: matrix-free (preconditioned) conjugate gradients on the implicit
+          Jacobian.
+        - ``'lsqr'``: LSQR on the row-preconditioned augmented operator
+          ``R^{-T} [J, sqrt(lam) I]``, returning the minimum-norm step.
+        - ``'auto'``: the cheapest path in flops whose memory fits in half the
+          machine's memory, by the cost model :func:`skgn.path_costs`.
+    preconditioner : {'auto', 'none', 'jacobi', 'sketch', 'nystrom'}, default='auto'
+        Preconditioner of the iterative solvers (ignored by ``'cholesky'``):
+        ``'sketch'`` is the sketch-and-precondition QR factor of van den Brand et al.
+        (iterations independent of the conditioning), ``'nystrom'`` uses
+        ``n_landmarks`` Gram columns (memory ``n x n_landmarks``), ``'jacobi'`` the
+        diagonal. ``'auto'`` chooses with the cost model.
+    sketch : {'tensor_srht', 'tensorsketch', 'gaussian', 'srht', 'countsketch'}, \
+            default='tensor_srht'
+        Sketch of the ``'sketch'`` preconditioner; the tensor sketches never form a
+        P-long vector.
+    sketch_size : float, default=3.0
+        Sketch rows per Gram row, ``gamma = s / n``; the preconditioned operator has
+        condition number about ``(1 + gamma^-1/2) / (1 - gamma^-1/2)``.
+    n_landmarks : int, default=500
+        Landmarks of the ``'nystrom'`` preconditioner (capped at ``n``).
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps (accepted or rejected).
     tol : float, default=1e-3
@@ -123,8 +215,12 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         (so two warm fits of ``k`` steps equal one of ``2 k``), the ridge anchor ``W0``
         and the target scaling; ``n_iter_``, ``loss_curve_`` and ``history_`` then
         accumulate.
+    n_jobs : int, default=None
+        Parallel jobs for sketch blocks (through joblib, so
+        ``joblib.parallel_config(backend="dask")`` reaches a dask cluster). Results do
+        not depend on ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights and output signs.
+        Seeds the initial weights, output signs, sketches and landmarks.
     verbose : int, default=0
         Print one line per Gauss-Newton step when positive.
 
@@ -186,6 +282,10 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         *,
         alpha=1.0,
         solver="auto",
+        preconditioner="auto",
+        sketch="tensor_srht",
+        sketch_size=3.0,
+        n_landmarks=500,
         max_iter=100,
         tol=1e-3,
         init="symmetric",
@@ -193,12 +293,17 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         fit_intercept=True,
         normalize_y=True,
         warm_start=False,
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
         self.n_neurons = n_neurons
         self.alpha = alpha
         self.solver = solver
+        self.preconditioner = preconditioner
+        self.sketch = sketch
+        self.sketch_size = sketch_size
+        self.n_landmarks = n_landmarks
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
@@ -206,6 +311,7 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.normalize_y = normalize_y
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -220,6 +326,14 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
             "n_neurons": check_int(self.n_neurons, "n_neurons", low=1),
             "alpha": check_real(self.alpha, "alpha", low=0.0),
             "solver": check_option(self.solver, "solver", ("auto", *SOLVERS)),
+            "preconditioner": check_option(
+                self.preconditioner, "preconditioner", ("auto", *PRECONDITIONERS)
+            ),
+            "sketch": check_option(self.sketch, "sketch", tuple(SKETCHES)),
+            "sketch_size": check_real(self.sketch_size, "sketch_size", low=1.0,
+                                      low_inclusive=False),
+            "n_landmarks": check_int(self.n_landmarks, "n_landmarks", low=1),
+            "n_jobs": check_int(self.n_jobs, "n_jobs", allow_none=True),
             "max_iter": check_int(self.max_iter, "max_iter", low=1),
             "tol": check_real(self.tol, "tol", low=0.0),
             "init": check_option(self.init, "init", _INITS),
@@ -293,7 +407,22 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
             n_iter, loss_curve, history, state = 0, [], [], None
         Y = (Y - y_mean) / y_scale
 
-        solver = _resolve_solver(params["solver"], X.shape[0] * n_outputs, m, n_inputs)
+        solver, precond_name = _resolve_paths(
+            params["solver"], params["preconditioner"], X.shape[0] * n_outputs, m, n_inputs,
+            params["sketch_size"], params["n_landmarks"],
+        )
+        precond_seed = check_random_state(self.random_state).randint(2**31 - 1)
+        factories = {
+            "none": None,
+            "jacobi": PRECONDITIONERS["jacobi"],
+            "sketch": partial(
+                SketchPreconditioner, params["sketch"], oversampling=params["sketch_size"],
+                random_state=precond_seed, n_jobs=params["n_jobs"],
+            ),
+            "nystrom": partial(
+                NystromPreconditioner, params["n_landmarks"], random_state=precond_seed
+            ),
+        }
         result = gauss_newton(
             TwoLayerReLU(signs),
             W_start,
@@ -303,6 +432,7 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
             sample_weight=sample_weight,
             alpha=params["alpha"],
             solver=solver,
+            preconditioner=factories[precond_name],
             max_iter=params["max_iter"],
             tol=params["tol"],
             state=state,

@@ -92,7 +92,8 @@ def _flat_output_major(A):
     return np.ascontiguousarray(A.T).ravel()
 
 
-def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None):
+def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
+                      preconditioner=None):
     """One damped Gauss-Newton step, solved in sample space.
 
     Solves ``(J^T J + (alpha + mu) I) delta = -(J^T r + alpha u)`` through the Woodbury
@@ -119,6 +120,8 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None):
         Inner tolerance (for iterative solvers).
     maxiter : int, default=None
         Inner iteration cap (for iterative solvers).
+    preconditioner : fitted preconditioner, default=None
+        Passed to iterative solvers.
 
     Returns
     -------
@@ -131,8 +134,9 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None):
     c = alpha / lam
     # b = r - c J u
     b = r - c * J.matvec(u) if c > 0 else r
-    inner = solve(J, b, lam, rtol=rtol, maxiter=maxiter)
-    return -c * u - J.rmatvec(inner.x), inner
+    inner = solve(J, b, lam, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner)
+    jtg = inner.jtx if inner.jtx is not None else J.rmatvec(inner.x)
+    return -c * u - jtg, inner
 
 
 def gauss_newton(
@@ -145,6 +149,7 @@ def gauss_newton(
     sample_weight=None,
     alpha=1.0,
     solver="cholesky",
+    preconditioner=None,
     max_iter=100,
     tol=1e-6,
     inner_max_iter=None,
@@ -169,8 +174,13 @@ def gauss_newton(
         Non-negative weights ``s_i``.
     alpha : float, default=1.0
         Ridge strength toward ``W0``.
-    solver : {'cholesky', 'cg'}, default='cholesky'
+    solver : {'cholesky', 'cg', 'lsqr'}, default='cholesky'
         Inner solver of ``(J J^T + lam I) g = b``.
+    preconditioner : callable, default=None
+        Factory returning an unfitted preconditioner (``fit(J, lam)``, ``apply``,
+        ``apply_t``) for the iterative solvers; ``None`` means none. A fitted
+        preconditioner is reused across steps until an inner solve needs more than
+        ``1.5 x + 5`` iterations, ``x`` those of the first solve after the last fit.
     max_iter : int, default=100
         Maximum number of attempted steps.
     tol : float, default=1e-6
@@ -190,7 +200,9 @@ def gauss_newton(
         ``history`` has one dict per attempted step with keys ``step``, ``loss``
         (objective after the step is accepted or rejected), ``trial_loss``,
         ``accepted``, ``damping`` (the ``mu`` used), ``solver``, ``preconditioner``,
-        ``inner_iterations``, ``inner_residual``, ``inner_tol`` and ``seconds``.
+        ``preconditioner_fitted`` (whether it was fitted at this step rather than
+        reused), ``inner_iterations``, ``inner_residual``, ``inner_tol`` and
+        ``seconds``.
     """
     solve = SOLVERS[solver]
     W = np.array(W, dtype=np.float64, copy=True)
@@ -208,6 +220,9 @@ def gauss_newton(
     nu = state.get("nu", 2.0)
     inner_rtol = state.get("inner_rtol", _INNER_RTOL_MAX)
     J = None
+    precond, precond_iters, refresh = None, None, True
+    if solver == "cholesky":
+        preconditioner = None
     converged, message = False, "max_iter reached"
 
     step = 0
@@ -224,12 +239,22 @@ def gauss_newton(
         r_s = _flat_output_major(
             residuals if row_weights is None else residuals * row_weights[:, None]
         )
+        fitted_now = False
         try:
+            if preconditioner is not None and refresh:
+                precond = preconditioner().fit(J, alpha + mu)
+                precond_iters, refresh, fitted_now = None, False, True
             delta, inner = gauss_newton_step(
-                J, r_s, u, alpha, mu, solve, rtol=inner_rtol, maxiter=inner_max_iter
+                J, r_s, u, alpha, mu, solve, rtol=inner_rtol, maxiter=inner_max_iter,
+                preconditioner=precond,
             )
         except np.linalg.LinAlgError:
             inner = None
+        if precond is not None and inner is not None:
+            if precond_iters is None:
+                precond_iters = inner.n_iter
+            # Refit when the reused preconditioner has clearly degraded.
+            refresh = inner.n_iter > 1.5 * precond_iters + 5
         if inner is None:
             accepted, trial_loss = False, np.inf
             predicted, actual = np.inf, -np.inf
@@ -271,6 +296,7 @@ def gauss_newton(
                 "damping": float(mu_used),
                 "solver": solver,
                 "preconditioner": "none" if inner is None else inner.preconditioner,
+                "preconditioner_fitted": fitted_now,
                 "inner_iterations": 0 if inner is None else inner.n_iter,
                 "inner_residual": np.nan if inner is None else inner.residual_norm,
                 "inner_tol": np.nan if solver == "cholesky" else inner_rtol,
@@ -282,6 +308,7 @@ def gauss_newton(
             print(
                 f"[skgn] step {step:3d}  loss {loss:.6e}  damping {mu_used:.2e}  "
                 f"{'accepted' if accepted else 'rejected'}  solver {solver}  "
+                f"precond {h['preconditioner']}  "
                 f"inner {h['inner_iterations']}  {h['seconds']:.3f}s"
             )
 

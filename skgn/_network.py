@@ -224,6 +224,43 @@ class ReLUJacobian(LinearOperator):
         self._gram = K
         return K
 
+    def kron_factors(self):
+        """Factors ``U`` (k n x m) and ``V`` (k n x d~) with row ``q`` of ``J`` = ``U[q] (x) V[q]``.
+
+        ``U[j n + i] = s_i A[:, j] o D[i]`` and ``V[j n + i] = x~_i``. Sketches of ``J^T``
+        use them to avoid P-long vectors.
+
+        Returns
+        -------
+        U : ndarray of shape (n_outputs * n_samples, n_neurons)
+        V : ndarray of shape (n_outputs * n_samples, n_inputs)
+        """
+        D = self.pattern
+        if self.row_weights is not None:
+            D = D * self.row_weights[:, None]
+        U = np.vstack([D * self.signs[:, j] for j in range(self.n_outputs)])
+        return U, np.tile(self.X_tilde, (self.n_outputs, 1))
+
+    def gram_columns(self, columns):
+        """Columns ``K[:, columns]`` of ``K = J J^T`` by the tensor trick.
+
+        For Kronecker rows ``K[q, q'] = (U[q] . U[q']) (V[q] . V[q'])``, so ``c`` columns
+        cost ``2 c k n (m + d~)`` flops and ``k n c`` memory.
+
+        Parameters
+        ----------
+        columns : array-like of int
+            Row indices of ``J`` (output-major).
+
+        Returns
+        -------
+        C : ndarray of shape (n_outputs * n_samples, len(columns))
+        """
+        if self._gram is not None:
+            return self._gram[:, columns]
+        U, V = self.kron_factors()
+        return (U @ U[columns].T) * (V @ V[columns].T)
+
     def squared_row_norms(self):
         """Diagonal of ``J J^T`` (squared norms of the rows), in O(n (m + d~)) flops.
 

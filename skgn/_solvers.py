@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
-from scipy.sparse.linalg import LinearOperator, cg
+from scipy.sparse.linalg import LinearOperator, cg, lsqr
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class SolverResult:
         Name of the solver that produced ``x``.
     preconditioner : str
         Name of the preconditioner used (``'none'`` if none).
+    jtx : ndarray of shape (P,) or None
+        ``J^T x`` when the solver computes it directly (LSQR's minimum-norm step, which
+        stays accurate when ``lam`` is tiny and ``x`` is not), else ``None``.
     """
 
     x: np.ndarray
@@ -41,6 +44,7 @@ class SolverResult:
     converged: bool
     solver: str
     preconditioner: str = "none"
+    jtx: np.ndarray = None
 
 
 def gram_matrix(J):
@@ -71,7 +75,7 @@ def _relative_residual(J, b, lam, x):
     return float(np.linalg.norm(b - J.matvec(J.rmatvec(x)) - lam * x) / b_norm)
 
 
-def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None):
+def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=None):
     """Solve ``(J J^T + lam I) g = b`` exactly by a Cholesky factorization.
 
     Forms the Gram matrix (``J.gram()`` when available: for the ReLU Jacobian this is
@@ -87,7 +91,7 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None):
         Right-hand side.
     lam : float
         Shift, ``lam >= 0``.
-    rtol, maxiter : ignored
+    rtol, maxiter, preconditioner : ignored
         Accepted so that every solver has the same signature.
 
     Returns
@@ -112,12 +116,13 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None):
     return SolverResult(x=x, n_iter=0, residual_norm=resid, converged=True, solver="cholesky")
 
 
-def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None):
-    """Solve ``(J J^T + lam I) g = b`` matrix-free by conjugate gradients.
+def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
+    """Solve ``(J J^T + lam I) g = b`` matrix-free by (preconditioned) conjugate gradients.
 
     Each iteration applies ``J`` and ``J^T`` once (``4 n P`` flops for the ReLU
     Jacobian). Without a preconditioner the number of iterations grows like
-    ``sqrt(cond(J J^T + lam I))``.
+    ``sqrt(cond(J J^T + lam I))``; with a fitted preconditioner ``R`` it follows
+    ``cond(R^{-T} K R^{-1})``.
 
     Parameters
     ----------
@@ -131,6 +136,9 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None):
         Relative residual tolerance.
     maxiter : int, default=None
         Maximum iterations; ``None`` means ``max(n, 50)``.
+    preconditioner : fitted preconditioner, default=None
+        Object with ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``); CG uses
+        ``M^{-1} = R^{-1} R^{-T}``.
 
     Returns
     -------
@@ -142,12 +150,19 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None):
     K = LinearOperator(
         (n, n), matvec=lambda g: J.matvec(J.rmatvec(g)) + lam * g, dtype=np.float64
     )
+    M = None
+    if preconditioner is not None:
+        M = LinearOperator(
+            (n, n),
+            matvec=lambda v: preconditioner.apply(preconditioner.apply_t(v)),
+            dtype=np.float64,
+        )
     iterations = [0]
 
     def count(_):
         iterations[0] += 1
 
-    x, _ = cg(K, b, rtol=rtol, atol=0.0, maxiter=maxiter, callback=count)
+    x, _ = cg(K, b, rtol=rtol, atol=0.0, maxiter=maxiter, M=M, callback=count)
     resid = _relative_residual(J, b, lam, x)
     return SolverResult(
         x=x,
@@ -155,7 +170,86 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None):
         residual_norm=resid,
         converged=bool(resid <= rtol * (1 + 1e-8)),
         solver="cg",
+        preconditioner=_name(preconditioner),
     )
 
 
-SOLVERS = {"cholesky": solve_cholesky, "cg": solve_cg}
+def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
+    """Minimum-norm solution of ``[J, sqrt(lam) I] z = b`` by row-preconditioned LSQR.
+
+    The minimum-norm ``z = [p; q]`` is ``p = J^T g`` and ``q = sqrt(lam) g`` with
+    ``g = (J J^T + lam I)^{-1} b``, so LSQR returns the Gauss-Newton step directly.
+    With a preconditioner ``R`` it runs on ``R^{-T} [J, sqrt(lam) I] z = R^{-T} b``, which
+    has the same solutions and singular values those of ``[J, sqrt(lam) I]^T R^{-1}``.
+    (Passing ``damp=sqrt(lam)`` to LSQR on ``R^{-T} J`` would solve a different,
+    ``R^T R``-weighted problem.)
+
+    Parameters
+    ----------
+    J : LinearOperator of shape (n, P)
+        The (weighted) Jacobian.
+    b : ndarray of shape (n,)
+        Right-hand side.
+    lam : float
+        Shift, ``lam >= 0``.
+    rtol : float, default=1e-6
+        Relative residual tolerance of ``[J, sqrt(lam) I] z = b`` (the true, not the
+        preconditioned, residual).
+    maxiter : int, default=None
+        Maximum iterations; ``None`` means ``max(n, 50)``.
+    preconditioner : fitted preconditioner, default=None
+        Object with ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
+
+    Returns
+    -------
+    result : SolverResult
+        ``x`` is ``q / sqrt(lam)`` (``None`` when ``lam == 0``) and ``jtx`` is ``p``.
+    """
+    n, P = J.shape
+    if maxiter is None:
+        maxiter = max(n, 50)
+    root = np.sqrt(lam)
+    pre = preconditioner
+    left = (lambda v: v) if pre is None else pre.apply_t
+    right = (lambda v: v) if pre is None else pre.apply
+
+    def matvec(z):
+        return left(J.matvec(z[:P]) + root * z[P:])
+
+    def rmatvec(y):
+        w = right(y)
+        return np.concatenate([J.rmatvec(w), root * w])
+
+    A = LinearOperator((n, P + n), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
+    b_norm = np.linalg.norm(b)
+    z, n_iter, btol, resid = np.zeros(P + n), 0, rtol, 0.0
+    # LSQR stops on the preconditioned residual, which can understate the true one by
+    # up to cond(R); restart from the iterate with a tighter btol until the true residual
+    # meets rtol. Iterates stay in range(A^T), so the result is still minimum-norm.
+    for _ in range(4):
+        out = lsqr(A, left(b), atol=0.0, btol=btol, conlim=1e16,
+                   iter_lim=maxiter - n_iter, x0=z)
+        z, n_iter = out[0], n_iter + int(out[2])
+        p, q = z[:P], z[P:]
+        if b_norm == 0:
+            break
+        resid = float(np.linalg.norm(b - J.matvec(p) - root * q) / b_norm)
+        if resid <= rtol or n_iter >= maxiter:
+            break
+        btol *= 0.5 * rtol / resid
+    return SolverResult(
+        x=q / root if lam > 0 else None,
+        n_iter=n_iter,
+        residual_norm=resid,
+        converged=bool(resid <= rtol * (1 + 1e-8)),
+        solver="lsqr",
+        preconditioner=_name(preconditioner),
+        jtx=p,
+    )
+
+
+def _name(preconditioner):
+    return "none" if preconditioner is None else preconditioner.name
+
+
+SOLVERS = {"cholesky": solve_cholesky, "cg": solve_cg, "lsqr": solve_lsqr}

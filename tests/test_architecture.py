@@ -9,10 +9,16 @@ PACKAGE = pathlib.Path(__file__).parents[1] / "skgn"
 # Each module may import only the skgn modules listed (the layers below it).
 ALLOWED = {
     "_validation": set(),
+    "_parallel": set(),
     "_solvers": set(),
+    "_sketching": {"_parallel"},
+    "_preconditioners": {"_sketching"},
     "_network": set(),
     "_gauss_newton": {"_solvers"},
-    "_estimators": {"_gauss_newton", "_network", "_solvers", "_validation"},
+    "_estimators": {
+        "_gauss_newton", "_network", "_preconditioners", "_sketching", "_solvers",
+        "_validation",
+    },
     "_demo": {"_estimators"},
 }
 

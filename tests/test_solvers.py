@@ -23,7 +23,12 @@ def test_solvers_match_dense_solve(name, lam):
     assert isinstance(result, SolverResult)
     assert result.solver == name and result.preconditioner == "none"
     assert result.converged
-    assert_allclose(result.x, expected, rtol=1e-9, atol=1e-12)
+    if result.x is not None:
+        assert_allclose(result.x, expected, rtol=1e-9, atol=1e-12)
+    else:  # LSQR at lam = 0 returns only the step J^T g
+        assert name == "lsqr" and lam == 0
+    if result.jtx is not None:
+        assert_allclose(result.jtx, M.T @ expected, rtol=1e-9, atol=1e-12)
     assert result.residual_norm <= 1e-12
 
 
@@ -54,4 +59,5 @@ def test_zero_rhs():
     for name, solve in SOLVERS.items():
         result = solve(J, np.zeros_like(b), 1.0, rtol=1e-8)
         assert_allclose(result.x, 0.0)
+        assert result.jtx is None or not np.any(result.jtx)
         assert result.residual_norm == 0.0

@@ -131,6 +131,12 @@ class SketchPreconditioner:
     n_jobs : int, default=None
         Parallel jobs over sketch blocks.
 
+    Notes
+    -----
+    When ``ceil(oversampling * n)`` is at least ``P`` (a network too narrow to be
+    over-parametrized), a sketch would not compress and ``J^T`` itself is factored,
+    giving the exact ``R``.
+
     Attributes
     ----------
     R_ : ndarray of shape (n, n)
@@ -172,13 +178,16 @@ class SketchPreconditioner:
         -------
         self : SketchPreconditioner
         """
-        n = J.shape[0]
+        n, P = J.shape
         spec = self._spec(n)
-        if hasattr(J, "kron_factors"):
+        if isinstance(self.sketch, str) and spec.n_components >= P:
+            # A sketch with at least P rows would not compress: use J^T itself (exact R).
+            Y = J.rmatmat(np.eye(n))
+        elif hasattr(J, "kron_factors"):
             U, V = J.kron_factors()
             Y = spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
         else:
-            Y = spec.draw((J.shape[1], 1)).matmat(J.rmatmat(np.eye(n)))
+            Y = spec.draw((P, 1)).matmat(J.rmatmat(np.eye(n)))
         self.n_components_ = Y.shape[0]
         eps = np.finfo(np.float64).eps
         method = self.method

@@ -27,7 +27,7 @@ from ._parallel import block_map
 _BLOCK = 512
 
 
-def _check_components(n_components, n_features, name):
+def _check_components(n_components, name):
     if isinstance(n_components, (bool, np.bool_)) or not isinstance(
         n_components, numbers.Integral
     ) or n_components < 1:
@@ -141,11 +141,8 @@ class _DrawnGaussian(DrawnSketch):
         return np.einsum("itc,ic->ti", G.reshape(U.shape[0], S.shape[0], d), V)
 
 
-class GaussianSketch:
-    """Dense Gaussian sketch ``S = G / sqrt(s)`` (the reference JL transform).
-
-    Applying it to ``n`` Kronecker columns costs ``2 n m d s`` flops; its rows are
-    generated in blocks from seeds drawn up front and never all held at once.
+class _SketchSpec:
+    """Shared parameters and ``draw`` of the sketch specs; subclasses implement ``_draw``.
 
     Parameters
     ----------
@@ -154,7 +151,7 @@ class GaussianSketch:
     random_state : int, RandomState instance or None, default=None
         Seeds the draw.
     n_jobs : int, default=None
-        Parallel jobs over blocks of sketch rows.
+        Parallel jobs over blocks of work.
     """
 
     def __init__(self, n_components, *, random_state=None, n_jobs=None):
@@ -174,8 +171,34 @@ class GaussianSketch:
         -------
         sketch : DrawnSketch
         """
-        s = _check_components(self.n_components, None, "GaussianSketch")
-        rng = check_random_state(self.random_state)
+        s = _check_components(self.n_components, type(self).__name__)
+        m, d = factor_shape
+        if self._max_is_dimension and s > m * d:
+            raise ValueError(
+                f"{type(self).__name__}: n_components={s} exceeds the dimension {m * d}."
+            )
+        return self._draw(s, (m, d), check_random_state(self.random_state))
+
+    _max_is_dimension = False
+
+
+class GaussianSketch(_SketchSpec):
+    """Dense Gaussian sketch ``S = G / sqrt(s)`` (the reference JL transform).
+
+    Applying it to ``n`` Kronecker columns costs ``2 n m d s`` flops; its rows are
+    generated in blocks from seeds drawn up front and never all held at once.
+
+    Parameters
+    ----------
+    n_components : int
+        Sketch size ``s``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw.
+    n_jobs : int, default=None
+        Parallel jobs over blocks of sketch rows.
+    """
+
+    def _draw(self, s, factor_shape, rng):
         seeds = rng.randint(0, 2**31 - 1, size=ceil(s / _BLOCK))
         return _DrawnGaussian(s, factor_shape, seeds, self.n_jobs)
 
@@ -193,7 +216,7 @@ class _DrawnSRHT(DrawnSketch):
         return np.sqrt(P / self.n_components) * HA[self.rows]
 
 
-class SRHTSketch:
+class SRHTSketch(_SketchSpec):
     """Subsampled randomized trigonometric transform ``sqrt(P/s) R H diag(sigma)``.
 
     ``sigma`` random signs, ``H`` the orthonormal DCT-II of length ``P = m d`` (any length,
@@ -210,28 +233,10 @@ class SRHTSketch:
         Parallel jobs over blocks of columns.
     """
 
-    def __init__(self, n_components, *, random_state=None, n_jobs=None):
-        self.n_components = n_components
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+    _max_is_dimension = True
 
-    def draw(self, factor_shape):
-        """Draw ``S`` of shape ``(n_components, m * d)``.
-
-        Parameters
-        ----------
-        factor_shape : tuple of int
-            ``(m, d)``.
-
-        Returns
-        -------
-        sketch : DrawnSketch
-        """
-        s = _check_components(self.n_components, None, "SRHTSketch")
+    def _draw(self, s, factor_shape, rng):
         P = factor_shape[0] * factor_shape[1]
-        if s > P:
-            raise ValueError(f"SRHTSketch: n_components={s} exceeds the dimension {P}.")
-        rng = check_random_state(self.random_state)
         signs = rng.choice([-1.0, 1.0], size=P)
         rows = np.sort(rng.choice(P, size=s, replace=False))
         return _DrawnSRHT(s, factor_shape, signs, rows, self.n_jobs)
@@ -246,7 +251,7 @@ class _DrawnCountSketch(DrawnSketch):
         return np.asarray(self.matrix @ A)
 
 
-class CountSketch:
+class CountSketch(_SketchSpec):
     """Sparse JL (CountSketch): coordinate ``p`` goes to bucket ``h(p)`` with sign ``sigma(p)``.
 
     One nonzero per column of ``S``, so applying it costs ``nnz`` of the input.
@@ -261,26 +266,8 @@ class CountSketch:
         Parallel jobs over blocks of columns.
     """
 
-    def __init__(self, n_components, *, random_state=None, n_jobs=None):
-        self.n_components = n_components
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-
-    def draw(self, factor_shape):
-        """Draw ``S`` of shape ``(n_components, m * d)``.
-
-        Parameters
-        ----------
-        factor_shape : tuple of int
-            ``(m, d)``.
-
-        Returns
-        -------
-        sketch : DrawnSketch
-        """
-        s = _check_components(self.n_components, None, "CountSketch")
+    def _draw(self, s, factor_shape, rng):
         P = factor_shape[0] * factor_shape[1]
-        rng = check_random_state(self.random_state)
         buckets = rng.randint(0, s, size=P)
         signs = rng.choice([-1.0, 1.0], size=P)
         matrix = sp.csr_matrix((signs, (buckets, np.arange(P))), shape=(s, P))
@@ -319,7 +306,7 @@ class _DrawnTensorSketch(DrawnSketch):
         return np.asarray(S @ A)
 
 
-class TensorSketch:
+class TensorSketch(_SketchSpec):
     """TensorSketch (Pham and Pagh 2013): CountSketch per factor, combined by FFT.
 
     Sketches ``u (x) v`` in ``O(nnz(u) + nnz(v) + s log s)`` without forming it, so ``n``
@@ -335,25 +322,7 @@ class TensorSketch:
         Parallel jobs over blocks of columns.
     """
 
-    def __init__(self, n_components, *, random_state=None, n_jobs=None):
-        self.n_components = n_components
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-
-    def draw(self, factor_shape):
-        """Draw ``S`` of shape ``(n_components, m * d)``.
-
-        Parameters
-        ----------
-        factor_shape : tuple of int
-            ``(m, d)``.
-
-        Returns
-        -------
-        sketch : DrawnSketch
-        """
-        s = _check_components(self.n_components, None, "TensorSketch")
-        rng = check_random_state(self.random_state)
+    def _draw(self, s, factor_shape, rng):
         hashes = [rng.randint(0, s, size=k) for k in factor_shape]
         signs = [rng.choice([-1.0, 1.0], size=k) for k in factor_shape]
         return _DrawnTensorSketch(s, factor_shape, hashes, signs, self.n_jobs)
@@ -383,7 +352,7 @@ class _DrawnTensorSRHT(DrawnSketch):
         return scale * B[self.pairs[0], self.pairs[1]]
 
 
-class TensorSRHTSketch:
+class TensorSRHTSketch(_SketchSpec):
     """Tensor SRHT: an SRHT whose transform is ``H1 diag(sigma1) (x) H2 diag(sigma2)``.
 
     ``H1``, ``H2`` are orthonormal DCT-II transforms along each factor and ``s`` index
@@ -400,28 +369,10 @@ class TensorSRHTSketch:
         Parallel jobs over blocks of columns.
     """
 
-    def __init__(self, n_components, *, random_state=None, n_jobs=None):
-        self.n_components = n_components
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+    _max_is_dimension = True
 
-    def draw(self, factor_shape):
-        """Draw ``S`` of shape ``(n_components, m * d)``.
-
-        Parameters
-        ----------
-        factor_shape : tuple of int
-            ``(m, d)``.
-
-        Returns
-        -------
-        sketch : DrawnSketch
-        """
-        s = _check_components(self.n_components, None, "TensorSRHTSketch")
+    def _draw(self, s, factor_shape, rng):
         m, d = factor_shape
-        if s > m * d:
-            raise ValueError(f"TensorSRHTSketch: n_components={s} exceeds the dimension {m * d}.")
-        rng = check_random_state(self.random_state)
         signs = [rng.choice([-1.0, 1.0], size=k) for k in factor_shape]
         flat = rng.choice(m * d, size=s, replace=False)
         pairs = (flat // d, flat % d)

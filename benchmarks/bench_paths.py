@@ -1,0 +1,98 @@
+"""Per-step time and peak memory of each solver path, and the growth exponent in n.
+
+Usage::
+
+    python benchmarks/bench_paths.py                 # n in 1k, 2k, 4k, 8k, 16k
+    python benchmarks/bench_paths.py --quick         # n in 1k, 2k
+    python benchmarks/bench_paths.py --sizes 1000 4000 --neurons 4096 --features 20
+
+One Gauss-Newton step (forward pass, Jacobian, preconditioner fit, inner solve to the
+first step's tolerance 0.1, trial evaluation) from a symmetric initialization on a
+random teacher problem, float64. Peak memory is NumPy's allocations as seen by
+tracemalloc. Prints a Markdown table and writes it, with the command, to
+``benchmarks/paths.md``.
+"""
+
+import argparse
+import platform
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from skgn._estimators import _init_weights, _resolve_paths
+from skgn._gauss_newton import gauss_newton
+from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._preconditioners import NystromPreconditioner, SketchPreconditioner
+
+PATHS = {
+    "cholesky": ("cholesky", None),
+    "cg+nystrom": ("cg", lambda: NystromPreconditioner(500, random_state=0)),
+    "lsqr+sketch": ("lsqr", lambda: SketchPreconditioner("tensor_srht", random_state=0)),
+    "cg+none": ("cg", None),
+}
+
+
+def one_step(path, X_tilde, y, W0, signs):
+    solver, factory = PATHS[path]
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = gauss_newton(TwoLayerReLU(signs), W0, W0, X_tilde, y[:, None], alpha=1.0,
+                          solver=solver, preconditioner=factory, max_iter=1,
+                          inner_max_iter=500)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return seconds, peak, result.history[0]["inner_iterations"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000, 16000])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--neurons", type=int, default=4096)
+    parser.add_argument("--features", type=int, default=20)
+    args = parser.parse_args(argv)
+    sizes = [1000, 2000] if args.quick else args.sizes
+    m, d = args.neurons, args.features
+    rng = np.random.default_rng(0)
+    rows, times = [], {p: [] for p in PATHS}
+    for n in sizes:
+        X = rng.standard_normal((n, d))
+        teacher = rng.standard_normal((64, d))
+        y = np.maximum(X @ teacher.T, 0).sum(1) / 8
+        y = (y - y.mean()) / y.std()
+        X_tilde = add_bias_feature(X, True)
+        W0, signs = _init_weights(np.random.RandomState(0), "symmetric", 1.0, m, d + 1, 1)
+        auto = _resolve_paths("auto", "auto", n, m, d + 1, 3.0, 500)
+        for path in PATHS:
+            sec, peak, iters = one_step(path, X_tilde, y, W0, signs)
+            times[path].append(sec)
+            rows.append((n, path, sec, peak / 2**20, iters, n * n * 8 / 2**20))
+            print(f"n={n:6d} {path:12s} {sec:8.2f} s  peak {peak / 2**20:8.1f} MiB  inner {iters}",
+                  flush=True)
+        print(f"n={n:6d} auto -> {auto}")
+    lines = [
+        f"Command: `python benchmarks/bench_paths.py {' '.join(argv or sys.argv[1:])}`",
+        f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python "
+        f"{platform.python_version()}, numpy {np.__version__}; m={m}, d={d}, float64.",
+        "",
+        "| n | path | seconds/step | peak MiB | inner iterations | n x n array MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {n} | {p} | {s:.2f} | {mem:.1f} | {it} | {nn:.1f} |" for n, p, s, mem, it, nn in rows]
+    if len(sizes) > 1:
+        lines += ["", "| path | exponent in n (log-log fit) |", "|---|---|"]
+        for path, ts in times.items():
+            slope = np.polyfit(np.log(sizes), np.log(ts), 1)[0]
+            lines.append(f"| {path} | {slope:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    Path(__file__).with_name("paths.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

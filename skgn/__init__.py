@@ -2,6 +2,7 @@
 
 from ._estimators import SketchedGNRegressor, path_costs
 from ._gauss_newton import GNResult, gauss_newton_step
+from ._kernels import NTKKernel, ntk
 from ._network import ReLUJacobian, TwoLayerReLU
 from ._preconditioners import (
     IdentityPreconditioner,
@@ -28,6 +29,7 @@ __all__ = [
     "IdentityPreconditioner",
     "InvalidParameterError",
     "JacobiPreconditioner",
+    "NTKKernel",
     "NystromPreconditioner",
     "ReLUJacobian",
     "SRHTSketch",
@@ -38,6 +40,7 @@ __all__ = [
     "TensorSketch",
     "TwoLayerReLU",
     "gauss_newton_step",
+    "ntk",
     "path_costs",
     "solve_cg",
     "solve_cholesky",

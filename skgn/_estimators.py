@@ -8,10 +8,12 @@ import numpy as np
 from sklearn import get_config
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gauss_newton import gauss_newton
+from ._monitor import EarlyStopping, FitMonitor
 from ._network import TwoLayerReLU, add_bias_feature
 from ._preconditioners import PRECONDITIONERS, NystromPreconditioner, SketchPreconditioner
 from ._sketching import SKETCHES
@@ -25,10 +27,22 @@ from ._validation import (
 
 _INITS = ("symmetric", "random")
 
+try:  # scikit-learn 1.9 ships an experimental callback API; its names were in flux.
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # pragma: no cover - older scikit-learn
 
-# Inner iterations the cost model assumes for a preconditioned solve (measured: 30-45
-# to 1e-10 with the sketch at oversampling 3; Nystrom needs more on slow spectra).
-_ITERS_SKETCH, _ITERS_NYSTROM = 40, 60
+    class CallbackSupportMixin:
+        """Stand-in when ``sklearn.callback`` is missing: no callbacks."""
+
+    def with_callbacks(method):
+        """Identity decorator when ``sklearn.callback`` is missing."""
+        return method
+
+
+# Inner iterations the cost model assumes for a preconditioned solve: measured 13-17
+# (sketch, oversampling 3) and 12-19 (Nystrom, 500 landmarks) to rtol 1e-6 at
+# n = 1k..8k, m = 4096, d = 20 (benchmarks/bench_paths.py), with margin.
+_ITERS_SKETCH, _ITERS_NYSTROM = 20, 25
 # A Jacobian product runs at a fraction of GEMM speed (memory-bound); weight its flops.
 _JAC_PRODUCT_PENALTY = 2.0
 
@@ -50,10 +64,10 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
 
     - ``('cholesky', 'none')``: Gram by the tensor trick and its Cholesky factor,
       ``2 N^2 (m + d) + N^3 / 3`` flops, ``16 N^2`` bytes.
-    - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and about 60 PCG
-      iterations, ``2 N L (m + d) + 2 N L^2 + 60 (4 N P)`` flops, ``24 N L`` bytes.
+    - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and about 25 PCG
+      iterations, ``2 N L (m + d) + 2 N L^2 + 25 (4 N P)`` flops, ``24 N L`` bytes.
     - ``('lsqr', 'sketch')``: a tensor sketch, the Cholesky factor of the ``s x N`` sketch
-      and about 40 LSQR iterations, ``2 s N^2 + N^3 / 3 + 40 (4 N P)`` flops,
+      and about 20 LSQR iterations, ``2 s N^2 + N^3 / 3 + 20 (4 N P)`` flops,
       ``8 (s + N) N`` bytes.
 
     Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes).
@@ -126,6 +140,34 @@ def _init_weights(rng, init, init_scale, n_neurons, n_inputs, n_outputs):
     return W0, signs
 
 
+def _split(X, Y, sample_weight, fraction, seed):
+    """Hold out ``fraction`` of the rows (for early stopping)."""
+    arrays = [X, Y] + ([] if sample_weight is None else [sample_weight])
+    parts = train_test_split(*arrays, test_size=fraction, random_state=seed)
+    if sample_weight is None:
+        parts += [None, None]
+    X_tr, X_val, Y_tr, Y_val, sw_tr, sw_val = parts
+    if X_tr.shape[0] < 2:
+        raise ValueError(
+            f"early_stopping leaves {X_tr.shape[0]} training sample(s) with "
+            f"validation_fraction={fraction}; need at least 2. Use more data or a "
+            "smaller validation_fraction."
+        )
+    return X_tr, X_val, Y_tr, Y_val, sw_tr, sw_val
+
+
+def _preconditioner_factory(name, params, seed):
+    """A callable returning a fresh, unfitted preconditioner (None for 'none')."""
+    if name == "none":
+        return None
+    if name == "sketch":
+        return partial(SketchPreconditioner, params["sketch"], oversampling=params["sketch_size"],
+                       random_state=seed, n_jobs=params["n_jobs"])
+    if name == "nystrom":
+        return partial(NystromPreconditioner, params["n_landmarks"], random_state=seed)
+    return PRECONDITIONERS[name]
+
+
 def _target_scaling(Y, sample_weight, normalize):
     """Weighted column means and standard deviations of ``Y`` (zero spread -> 1)."""
     k = Y.shape[1]
@@ -138,7 +180,7 @@ def _target_scaling(Y, sample_weight, normalize):
     return mean, np.where(std > tiny, std, 1.0)
 
 
-class SketchedGNRegressor(RegressorMixin, BaseEstimator):
+class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     """Over-parametrized two-layer ReLU network trained by Gauss-Newton steps.
 
     The model is ``f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . [x, 1])`` with ``m =
@@ -221,8 +263,21 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         not depend on ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, output signs, sketches and landmarks.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score every step on it
+        (R^2), stop when the score has not improved by ``tol`` for ``n_iter_no_change``
+        steps, and keep the weights of the best step.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping`` is True.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in Gauss-Newton steps.
     verbose : int, default=0
-        Print one line per Gauss-Newton step when positive.
+        0 is silent; 1 prints one line per Gauss-Newton step (step, objective,
+        damping, solver, inner iterations, seconds); 2 adds the inner solver's detail
+        (preconditioner, inner residual and tolerance, trial objective).
+    progress_bar : bool, default=False
+        Show a tqdm progress bar over the Gauss-Newton steps (``pip install
+        skgn[progress]``).
 
     Attributes
     ----------
@@ -247,7 +302,15 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         ``accepted``, ``damping``, ``solver``, ``preconditioner``,
         ``inner_iterations``, ``inner_residual``, ``inner_tol`` and ``seconds``.
     converged_ : bool
-        Whether the last fit met its stopping criterion before ``max_iter``.
+        Whether the last fit met its stopping criterion (or early stopping) before
+        ``max_iter``.
+    validation_scores_ : list of float or None
+        Validation R^2 after each Gauss-Newton step (``early_stopping`` only).
+    validation_loss_curve_ : list of float or None
+        Validation mean squared error after each step, in the units of ``y``
+        (``early_stopping`` only).
+    best_validation_score_ : float or None
+        Best validation R^2; its weights are the fitted ``weights_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -293,9 +356,13 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         fit_intercept=True,
         normalize_y=True,
         warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         n_jobs=None,
         random_state=None,
         verbose=0,
+        progress_bar=False,
     ):
         self.n_neurons = n_neurons
         self.alpha = alpha
@@ -311,9 +378,13 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.normalize_y = normalize_y
         self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.progress_bar = progress_bar
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -341,7 +412,14 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
             "fit_intercept": check_option(self.fit_intercept, "fit_intercept", (True, False)),
             "normalize_y": check_option(self.normalize_y, "normalize_y", (True, False)),
             "warm_start": check_option(self.warm_start, "warm_start", (True, False)),
+            "early_stopping": check_option(self.early_stopping, "early_stopping", (True, False)),
+            "validation_fraction": check_real(
+                self.validation_fraction, "validation_fraction", low=0.0, low_inclusive=False,
+                high=0.5,
+            ),
+            "n_iter_no_change": check_int(self.n_iter_no_change, "n_iter_no_change", low=1),
             "verbose": check_int(self.verbose, "verbose", low=0),
+            "progress_bar": check_option(self.progress_bar, "progress_bar", (True, False)),
         }
         if params["init"] == "symmetric" and params["n_neurons"] % 2:
             raise ValueError(
@@ -350,6 +428,7 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
             )
         return params
 
+    @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Fit the network by Gauss-Newton steps.
 
@@ -378,11 +457,62 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
             ensure_min_samples=2,
         )
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        callback_ctx = None
+        if hasattr(self, "_init_callback_context"):
+            callback_ctx = self._init_callback_context(max_subtasks=params["max_iter"])
+            callback_ctx.call_on_fit_task_begin(
+                estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
+            )
         Y = np.array(y, dtype=np.float64, copy=True).reshape(X.shape[0], -1)
+        rng = check_random_state(self.random_state)
+        init_seed, precond_seed, split_seed = rng.randint(2**31 - 1, size=3)
+        validation = None
+        if params["early_stopping"]:
+            X, X_val, Y, Y_val, sample_weight, sw_val = _split(
+                X, Y, sample_weight, params["validation_fraction"], split_seed
+            )
+            validation = (add_bias_feature(X_val, params["fit_intercept"]), Y_val, sw_val)
         X_tilde = add_bias_feature(X, params["fit_intercept"])
-        n_inputs, n_outputs = X_tilde.shape[1], Y.shape[1]
-        m = params["n_neurons"]
+        start = self._start(params, X_tilde, Y, sample_weight, init_seed)
+        Y = (Y - start["y_mean"]) / start["y_scale"]
+        network = TwoLayerReLU(start["signs"])
 
+        solver, precond_name = _resolve_paths(
+            params["solver"], params["preconditioner"], Y.size, params["n_neurons"],
+            X_tilde.shape[1], params["sketch_size"], params["n_landmarks"],
+        )
+        monitor = self._monitor(params, network, start, validation, callback_ctx, X, y,
+                                sample_weight)
+        try:
+            result = gauss_newton(
+                network,
+                start["W"],
+                start["W0"],
+                X_tilde,
+                Y,
+                sample_weight=sample_weight,
+                alpha=params["alpha"],
+                solver=solver,
+                preconditioner=_preconditioner_factory(precond_name, params, precond_seed),
+                max_iter=params["max_iter"],
+                tol=params["tol"],
+                state=start["state"],
+                monitor=monitor,
+            )
+        finally:
+            monitor.close()
+        self._store(params, start, result, monitor.early_stopping, np.ndim(y))
+        if callback_ctx is not None:
+            callback_ctx.call_on_fit_task_end(
+                estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
+                reconstruction_attributes=lambda: self._fitted_attributes(self.weights_),
+            )
+        del self._callback_partial
+        return self
+
+    def _start(self, params, X_tilde, Y, sample_weight, seed):
+        """Initial weights, anchor, signs, target scaling and LM state of this fit."""
+        m, n_inputs, n_outputs = params["n_neurons"], X_tilde.shape[1], Y.shape[1]
         if params["warm_start"] and hasattr(self, "weights_"):
             expected = (m, n_inputs)
             if self.weights_.shape != expected or self.n_outputs_ != n_outputs:
@@ -392,74 +522,99 @@ class SketchedGNRegressor(RegressorMixin, BaseEstimator):
                     f"{self.weights_.shape} and {self.n_outputs_} output(s), this fit "
                     f"needs {expected} and {n_outputs}. Set warm_start=False to start over."
                 )
-            W_start, W0, signs = self.weights_, self.initial_weights_, self.output_signs_
-            # Keep the target scaling the weights were trained for.
-            y_mean, y_scale = self.y_mean_, self.y_scale_
-            n_iter, loss_curve, history = self.n_iter_, self.loss_curve_, self.history_
-            state = self._gn_state
-        else:
-            rng = check_random_state(self.random_state)
-            W0, signs = _init_weights(
-                rng, params["init"], params["init_scale"], m, n_inputs, n_outputs
-            )
-            W_start = W0
-            y_mean, y_scale = _target_scaling(Y, sample_weight, params["normalize_y"])
-            n_iter, loss_curve, history, state = 0, [], [], None
-        Y = (Y - y_mean) / y_scale
-
-        solver, precond_name = _resolve_paths(
-            params["solver"], params["preconditioner"], X.shape[0] * n_outputs, m, n_inputs,
-            params["sketch_size"], params["n_landmarks"],
+            # Keep the anchor, signs and target scaling the weights were trained for.
+            return {
+                "W": self.weights_, "W0": self.initial_weights_, "signs": self.output_signs_,
+                "y_mean": self.y_mean_, "y_scale": self.y_scale_, "state": self._gn_state,
+                "n_iter": self.n_iter_, "loss_curve": self.loss_curve_,
+                "history": self.history_,
+                "validation_scores": self.validation_scores_ or [],
+                "validation_losses": self.validation_loss_curve_ or [],
+            }
+        W0, signs = _init_weights(
+            np.random.RandomState(seed), params["init"], params["init_scale"], m, n_inputs,
+            n_outputs,
         )
-        precond_seed = check_random_state(self.random_state).randint(2**31 - 1)
-        factories = {
-            "none": None,
-            "jacobi": PRECONDITIONERS["jacobi"],
-            "sketch": partial(
-                SketchPreconditioner, params["sketch"], oversampling=params["sketch_size"],
-                random_state=precond_seed, n_jobs=params["n_jobs"],
-            ),
-            "nystrom": partial(
-                NystromPreconditioner, params["n_landmarks"], random_state=precond_seed
-            ),
+        y_mean, y_scale = _target_scaling(Y, sample_weight, params["normalize_y"])
+        return {
+            "W": W0, "W0": W0, "signs": signs, "y_mean": y_mean, "y_scale": y_scale,
+            "state": None, "n_iter": 0, "loss_curve": [], "history": [],
+            "validation_scores": [], "validation_losses": [],
         }
-        result = gauss_newton(
-            TwoLayerReLU(signs),
-            W_start,
-            W0,
-            X_tilde,
-            Y,
-            sample_weight=sample_weight,
-            alpha=params["alpha"],
-            solver=solver,
-            preconditioner=factories[precond_name],
-            max_iter=params["max_iter"],
-            tol=params["tol"],
-            state=state,
-            verbose=params["verbose"],
-        )
-        for entry in result.history:
-            entry["step"] += n_iter
 
-        self.weights_ = result.params
-        self.initial_weights_ = W0
-        self.output_signs_ = signs
-        self.n_outputs_ = n_outputs
-        self.y_mean_, self.y_scale_ = y_mean, y_scale
-        self._y_ndim = np.ndim(y)
-        self.n_iter_ = n_iter + result.n_iter
-        self.loss_curve_ = list(loss_curve) + result.loss_curve
-        self.history_ = list(history) + result.history
-        self.converged_ = result.converged
+    def _monitor(self, params, network, start, validation, callback_ctx, X, y, sample_weight):
+        """Build the per-step monitor: verbose, progress bar, early stopping, callbacks."""
+        early = None
+        if validation is not None:
+            X_val, Y_val, sw_val = validation
+            y_mean, y_scale = start["y_mean"], start["y_scale"]
+            early = EarlyStopping(
+                lambda W, Xt: network.predict(W, Xt) * y_scale + y_mean,
+                X_val, Y_val, sw_val, params["tol"], params["n_iter_no_change"], start["W"],
+            )
+        progress = None
+        if params["progress_bar"]:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError as exc:
+                raise ImportError(
+                    "progress_bar=True needs tqdm: pip install 'skgn[progress]'."
+                ) from exc
+            progress = tqdm(total=params["max_iter"], desc="Gauss-Newton", unit="step")
+        self._callback_partial = {"W0": start["W0"], "signs": start["signs"],
+                                  "y_mean": start["y_mean"], "y_scale": start["y_scale"],
+                                  "y_ndim": np.ndim(y)}
+        return FitMonitor(
+            verbose=params["verbose"],
+            progress=progress,
+            early_stopping=early,
+            callback_context=callback_ctx,
+            callback_kwargs={"estimator": self, "X": X, "y": y,
+                             "metadata": {"sample_weight": sample_weight}},
+            reconstruct=self._fitted_attributes,
+            step_offset=start["n_iter"],
+        )
+
+    def _fitted_attributes(self, W):
+        """Fitted attributes of an estimator stopped at weights ``W`` (for callbacks)."""
+        p = self._callback_partial
+        return {
+            "weights_": np.array(W, copy=True), "initial_weights_": p["W0"],
+            "output_signs_": p["signs"], "n_outputs_": p["signs"].shape[1],
+            "y_mean_": p["y_mean"], "y_scale_": p["y_scale"], "_y_ndim": p["y_ndim"],
+            "n_features_in_": self.n_features_in_,
+        }
+
+    def _store(self, params, start, result, early, y_ndim):
+        """Set the fitted attributes from a Gauss-Newton result."""
+        for entry in result.history:
+            entry["step"] += start["n_iter"]
+        W = result.params if early is None else early.best_W
+        self.weights_ = W
+        self.initial_weights_ = start["W0"]
+        self.output_signs_ = start["signs"]
+        self.n_outputs_ = start["signs"].shape[1]
+        self.y_mean_, self.y_scale_ = start["y_mean"], start["y_scale"]
+        self._y_ndim = y_ndim
+        self.n_iter_ = start["n_iter"] + result.n_iter
+        self.loss_curve_ = list(start["loss_curve"]) + result.loss_curve
+        self.history_ = list(start["history"]) + result.history
         self._gn_state = result.state
-        if not result.converged:
+        if early is None:
+            self.validation_scores_ = self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
+        else:
+            self.validation_scores_ = list(start["validation_scores"]) + early.scores
+            self.validation_loss_curve_ = list(start["validation_losses"]) + early.losses
+            self.best_validation_score_ = early.best_score
+        self.converged_ = result.converged or bool(early is not None and early.stopped)
+        if not self.converged_ and result.message == "max_iter reached":
             warnings.warn(
                 f"SketchedGNRegressor stopped after max_iter={params['max_iter']} "
                 f"Gauss-Newton steps without meeting tol={params['tol']} (objective "
                 f"{result.loss:.6g}). Increase max_iter, loosen tol or raise alpha.",
                 ConvergenceWarning,
             )
-        return self
 
     def predict(self, X):
         """Predict with the trained network.

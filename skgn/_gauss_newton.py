@@ -154,7 +154,7 @@ def gauss_newton(
     tol=1e-6,
     inner_max_iter=None,
     state=None,
-    verbose=0,
+    monitor=None,
 ):
     """Fit ``W`` by Levenberg-Marquardt damped Gauss-Newton steps.
 
@@ -191,8 +191,11 @@ def gauss_newton(
         Iteration cap of an iterative inner solver.
     state : dict, default=None
         ``GNResult.state`` of an earlier call, to continue it (warm start).
-    verbose : int, default=0
-        Print one line per step when positive.
+    monitor : object, default=None
+        Receives ``step_begin(step, W)`` before each step and ``step_end(entry, W)``
+        after it (``entry`` is the step's history dict, ``W`` the current weights); a
+        true return value of ``step_end`` stops the iteration (early stopping,
+        callbacks).
 
     Returns
     -------
@@ -228,6 +231,8 @@ def gauss_newton(
     step = 0
     while not converged and step < max_iter:
         step += 1
+        if monitor is not None:
+            monitor.step_begin(step, W)
         t_start = time.perf_counter()
         if J is None:
             J = network.jacobian(W, X_tilde, row_weights=row_weights)
@@ -303,14 +308,9 @@ def gauss_newton(
                 "seconds": time.perf_counter() - t_start,
             }
         )
-        if verbose:
-            h = history[-1]
-            print(
-                f"[skgn] step {step:3d}  loss {loss:.6e}  damping {mu_used:.2e}  "
-                f"{'accepted' if accepted else 'rejected'}  solver {solver}  "
-                f"precond {h['preconditioner']}  "
-                f"inner {h['inner_iterations']}  {h['seconds']:.3f}s"
-            )
+        if monitor is not None and monitor.step_end(history[-1], W):
+            message = "stopped by the monitor"
+            break
 
         small = tol * loss_start if loss == 0 else tol * loss
         if loss <= eps * loss_start:

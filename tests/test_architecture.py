@@ -14,10 +14,12 @@ ALLOWED = {
     "_sketching": {"_parallel"},
     "_preconditioners": {"_sketching"},
     "_network": set(),
+    "_kernels": set(),
+    "_monitor": set(),
     "_gauss_newton": {"_solvers"},
     "_estimators": {
-        "_gauss_newton", "_network", "_preconditioners", "_sketching", "_solvers",
-        "_validation",
+        "_gauss_newton", "_monitor", "_network", "_preconditioners", "_sketching",
+        "_solvers", "_validation",
     },
     "_demo": {"_estimators"},
 }

@@ -147,3 +147,18 @@ def test_sketch_falls_back_to_exact_factor_when_it_cannot_compress():
     pre = SketchPreconditioner("tensor_srht", random_state=0).fit(J, 0.1)
     assert pre.n_components_ == J.shape[1]
     assert_allclose(pre.R_.T @ pre.R_, J.gram() + 0.1 * np.eye(40), rtol=1e-10, atol=1e-12)
+
+
+def test_nystrom_never_forms_the_gram(monkeypatch):
+    """Nystrom-PCG touches only n x k Gram columns: forming J J^T would fail here."""
+    from skgn._network import ReLUJacobian
+
+    def forbidden(self):
+        raise AssertionError("the n x n Gram was formed")
+
+    monkeypatch.setattr(ReLUJacobian, "gram", forbidden)
+    J, r, u = _jacobian(n=60, m=128)
+    pre = NystromPreconditioner(10, random_state=0).fit(J, 0.5)
+    assert pre.basis_.shape[0] == 60 and pre.basis_.shape[1] <= 10
+    delta, inner = gauss_newton_step(J, r, u, 0.5, 0.0, solve_cg, rtol=1e-10, preconditioner=pre)
+    assert inner.converged

@@ -1,0 +1,131 @@
+"""Verbose output, progress bar, early stopping and scikit-learn callbacks."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import make_friedman1
+
+from skgn import SketchedGNRegressor
+
+
+@pytest.fixture
+def data():
+    return make_friedman1(n_samples=150, n_features=5, noise=0.5, random_state=0)
+
+
+def test_verbose_levels(data, capsys):
+    SketchedGNRegressor(n_neurons=64, random_state=0, verbose=0).fit(*data)
+    assert capsys.readouterr().out == ""
+    reg = SketchedGNRegressor(n_neurons=64, random_state=0, verbose=1).fit(*data)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == reg.n_iter_
+    for i, line in enumerate(lines, start=1):
+        assert line.startswith(f"[skgn] step {i:3d}  loss ")
+        for word in ("damping", "solver cholesky", "inner", "s"):
+            assert word in line
+    SketchedGNRegressor(n_neurons=64, random_state=0, verbose=2, solver="cg").fit(*data)
+    out = capsys.readouterr().out
+    assert "inner residual" in out and "preconditioner" in out
+
+
+def test_early_stopping_restores_the_best_weights():
+    """alpha = 0 on few noisy samples overfits: the validation score peaks, then falls."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (150, 2))
+    y = np.sin(3 * X[:, 0]) + 0.5 * rng.standard_normal(150)
+    reg = SketchedGNRegressor(n_neurons=2048, alpha=0.0, tol=0.0, max_iter=30,
+                              early_stopping=True, validation_fraction=0.25,
+                              n_iter_no_change=3, random_state=0).fit(X, y)
+    scores = np.array(reg.validation_scores_)
+    assert len(scores) == reg.n_iter_ == len(reg.validation_loss_curve_)
+    assert reg.converged_
+    best = int(np.argmax(scores))
+    assert best < len(scores) - 1 and scores[-1] < scores[best]  # it did get worse
+    assert reg.best_validation_score_ == scores[best]
+    # The fitted weights are those of the best step, not the last.
+    assert [h["validation_score"] for h in reg.history_] == list(scores)
+    longer = SketchedGNRegressor(n_neurons=2048, alpha=0.0, tol=0.0, max_iter=best + 1,
+                                 random_state=0, early_stopping=True,
+                                 validation_fraction=0.25, n_iter_no_change=100)
+    with pytest.warns(Warning):
+        longer.fit(X, y)
+    assert_array_equal(reg.weights_, longer.weights_)
+
+
+def test_early_stopping_off_leaves_attributes_none(data):
+    reg = SketchedGNRegressor(n_neurons=32, random_state=0).fit(*data)
+    assert reg.validation_scores_ is None and reg.best_validation_score_ is None
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"validation_fraction": 0.0}, "'validation_fraction' parameter must be > 0"),
+    ({"validation_fraction": 0.9}, "'validation_fraction' parameter must be <= 0.5"),
+    ({"n_iter_no_change": 0}, "'n_iter_no_change' parameter must be >= 1"),
+])
+def test_early_stopping_parameters(data, params, match):
+    with pytest.raises(ValueError, match=match):
+        SketchedGNRegressor(early_stopping=True, **params).fit(*data)
+
+
+def test_progress_bar(data, capsys):
+    pytest.importorskip("tqdm")
+    reg = SketchedGNRegressor(n_neurons=32, random_state=0, progress_bar=True).fit(*data)
+    err = capsys.readouterr().err
+    assert "Gauss-Newton" in err and f"{reg.n_iter_}/100" in err
+
+
+def test_sklearn_callbacks_see_every_step(data):
+    callback = pytest.importorskip("sklearn.callback")
+
+    class Recorder:
+        def __init__(self, stop_after=None):
+            self.events, self.stop_after = [], stop_after
+
+        def setup(self, estimator, context):
+            self.events.append("setup")
+
+        def teardown(self, estimator, context):
+            self.events.append("teardown")
+
+        def on_fit_task_begin(self, estimator, context, *, fitted_estimator=None, **kw):
+            self.events.append(("begin", context.task_name))
+
+        def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, **kw):
+            self.events.append(("end", context.task_name))
+            if context.task_name == "gauss-newton step":
+                self.last_prediction = fitted_estimator.predict(data[0][:3])
+                steps = sum(e == ("end", "gauss-newton step") for e in self.events)
+                return self.stop_after is not None and steps >= self.stop_after
+            return False
+
+    assert isinstance(Recorder(), callback.FitCallback)
+    rec = Recorder()
+    reg = SketchedGNRegressor(n_neurons=32, random_state=0).set_callbacks(rec).fit(*data)
+    steps = [e for e in rec.events if e == ("end", "gauss-newton step")]
+    assert len(steps) == reg.n_iter_
+    assert rec.events[0] == "setup" and rec.events[-1] == "teardown"
+    assert np.allclose(rec.last_prediction, reg.predict(data[0][:3]))
+    # A callback that asks to stop ends the fit without a ConvergenceWarning.
+    stopper = Recorder(stop_after=2)
+    reg = SketchedGNRegressor(n_neurons=32, random_state=0, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg.set_callbacks(stopper).fit(*data)
+    assert reg.n_iter_ == 2
+
+
+def test_pandas_input_feature_names_and_set_output(data):
+    pd = pytest.importorskip("pandas")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    pipe = make_pipeline(StandardScaler(), SketchedGNRegressor(n_neurons=32, random_state=0))
+    pipe.set_output(transform="pandas").fit(df, pd.Series(y))
+    assert list(pipe[-1].feature_names_in_) == list(df.columns)
+    assert pipe.predict(df).shape == (len(y),)
+    with pytest.warns(UserWarning, match="feature names"):
+        pipe[-1].predict(X)

@@ -103,7 +103,7 @@ def main(argv=None):
         autos.append((n, auto_name, fastest, measured[auto_name] / measured[fastest]))
         print(f"n={n:6d} auto -> {auto_name}; fastest {fastest}", flush=True)
     lines = [
-        f"Command: `python benchmarks/bench_paths.py {' '.join(argv or sys.argv[1:])}`",
+        f"Command: `python benchmarks/bench_paths.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python "
         f"{platform.python_version()}, numpy {np.__version__}; m={m}, d={d}, float64; "
         f"one step at alpha=1, inner rtol {INNER_RTOL:g}, inner cap {INNER_MAX_ITER}.",

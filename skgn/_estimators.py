@@ -56,7 +56,7 @@ def _available_memory():
 
 
 def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500):
-    """Flops and bytes of one Gauss-Newton step on each solver path.
+    """Estimate the flops and bytes of one Gauss-Newton step on each solver path.
 
     ``N = n_rows`` (samples times outputs), ``m = n_neurons``, ``d = n_inputs``,
     ``P = m d``, ``s = sketch_size N``, ``L = min(n_landmarks, N)``; a Jacobian product
@@ -257,12 +257,6 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         (so two warm fits of ``k`` steps equal one of ``2 k``), the ridge anchor ``W0``
         and the target scaling; ``n_iter_``, ``loss_curve_`` and ``history_`` then
         accumulate.
-    n_jobs : int, default=None
-        Parallel jobs for sketch blocks (through joblib, so
-        ``joblib.parallel_config(backend="dask")`` reaches a dask cluster). Results do
-        not depend on ``n_jobs``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, output signs, sketches and landmarks.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score every step on it
         (R^2), stop when the score has not improved by ``tol`` for ``n_iter_no_change``
@@ -271,6 +265,12 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         Share of the training data held out when ``early_stopping`` is True.
     n_iter_no_change : int, default=10
         Patience of early stopping, in Gauss-Newton steps.
+    n_jobs : int, default=None
+        Parallel jobs for sketch blocks (through joblib, so
+        ``joblib.parallel_config(backend="dask")`` reaches a dask cluster). Results do
+        not depend on ``n_jobs``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, output signs, sketches and landmarks.
     verbose : int, default=0
         0 is silent; 1 prints one line per Gauss-Newton step (step, objective,
         damping, solver, inner iterations, seconds); 2 adds the inner solver's detail
@@ -281,17 +281,17 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    weights_ : ndarray of shape (n_neurons, n_features_in_ + fit_intercept)
+    weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
         Trained hidden weights; the last column is the bias if ``fit_intercept``.
-    initial_weights_ : ndarray of shape (n_neurons, n_features_in_ + fit_intercept)
+    initial_weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
         The initialization ``W0`` (the anchor of the ridge penalty).
-    output_signs_ : ndarray of shape (n_neurons, n_outputs_)
+    output_signs_ : ndarray of shape (n_neurons, n_outputs)
         The fixed output signs.
     n_outputs_ : int
         Number of targets.
-    y_mean_ : ndarray of shape (n_outputs_,)
+    y_mean_ : ndarray of shape (n_outputs,)
         Mean subtracted from the targets (zeros if ``normalize_y=False``).
-    y_scale_ : ndarray of shape (n_outputs_,)
+    y_scale_ : ndarray of shape (n_outputs,)
         Scale the centered targets were divided by (ones if ``normalize_y=False``).
     n_iter_ : int
         Number of Gauss-Newton steps taken (at least 1).
@@ -313,7 +313,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         Best validation R^2; its weights are the fitted ``weights_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during ``fit``, when ``X`` has string column names.
 
     See Also

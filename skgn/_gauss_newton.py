@@ -34,7 +34,7 @@ _INNER_RTOL_MIN = 1e-10
 class GNResult:
     """Outcome of :func:`gauss_newton`.
 
-    Attributes
+    Parameters
     ----------
     params : ndarray of shape (n_neurons, n_inputs)
         Final weights.

@@ -130,6 +130,7 @@ class NTKKernel(Kernel):
         Returns
         -------
         diag : ndarray of shape (n_samples,)
+            ``k(x_i, x_i)`` for each sample.
         """
         Xt = _augment(X, self.bias)
         return 0.5 * np.einsum("ij,ij->i", Xt, Xt)

@@ -82,6 +82,7 @@ class TwoLayerReLU:
         Returns
         -------
         outputs : ndarray of shape (n_samples, n_outputs)
+            Network outputs.
         """
         Z = X_tilde @ W.T
         np.maximum(Z, 0.0, out=Z)
@@ -203,6 +204,7 @@ class ReLUJacobian(LinearOperator):
         Returns
         -------
         K : ndarray of shape (n_outputs * n_samples, n_outputs * n_samples)
+            The Gram matrix (cached on the operator).
         """
         if self._gram is not None:
             return self._gram
@@ -225,7 +227,7 @@ class ReLUJacobian(LinearOperator):
         return K
 
     def kron_factors(self):
-        """Factors ``U`` (k n x m) and ``V`` (k n x d~) with row ``q`` of ``J`` = ``U[q] (x) V[q]``.
+        """Return ``U`` (k n x m) and ``V`` (k n x d~) with row ``q`` of ``J`` = ``U[q] (x) V[q]``.
 
         ``U[j n + i] = s_i A[:, j] o D[i]`` and ``V[j n + i] = x~_i``. Sketches of ``J^T``
         use them to avoid P-long vectors.
@@ -233,7 +235,9 @@ class ReLUJacobian(LinearOperator):
         Returns
         -------
         U : ndarray of shape (n_outputs * n_samples, n_neurons)
+            Neuron factors: row weight times sign times activation pattern.
         V : ndarray of shape (n_outputs * n_samples, n_inputs)
+            Input factors: the inputs with the bias column.
         """
         D = self.pattern
         if self.row_weights is not None:
@@ -242,7 +246,7 @@ class ReLUJacobian(LinearOperator):
         return U, np.tile(self.X_tilde, (self.n_outputs, 1))
 
     def gram_columns(self, columns):
-        """Columns ``K[:, columns]`` of ``K = J J^T`` by the tensor trick.
+        """Compute the columns ``K[:, columns]`` of ``K = J J^T`` by the tensor trick.
 
         For Kronecker rows ``K[q, q'] = (U[q] . U[q']) (V[q] . V[q'])``, so ``c`` columns
         cost ``2 c k n (m + d~)`` flops and ``k n c`` memory.
@@ -255,6 +259,7 @@ class ReLUJacobian(LinearOperator):
         Returns
         -------
         C : ndarray of shape (n_outputs * n_samples, len(columns))
+            The requested Gram columns.
         """
         if self._gram is not None:
             return self._gram[:, columns]
@@ -267,6 +272,7 @@ class ReLUJacobian(LinearOperator):
         Returns
         -------
         diag : ndarray of shape (n_outputs * n_samples,)
+            Squared norms of the rows of ``J``.
         """
         # ||row(j, i)||^2 = s_i^2 ||x~_i||^2 sum_r D[i, r]^2 (A[r, j]^2 = 1)
         per_sample = np.einsum("ic,ic->i", self.X_tilde, self.X_tilde)

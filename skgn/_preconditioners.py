@@ -35,11 +35,14 @@ class IdentityPreconditioner:
         Parameters
         ----------
         J : LinearOperator of shape (n, P)
+            The (weighted) Jacobian.
         lam : float
+            Shift of ``K = J J^T + lam I``.
 
         Returns
         -------
         self : IdentityPreconditioner
+            The fitted preconditioner.
         """
         return self
 
@@ -49,10 +52,12 @@ class IdentityPreconditioner:
         Parameters
         ----------
         x : ndarray of shape (n,) or (n, p)
+            Vector or block of vectors in sample space.
 
         Returns
         -------
         y : ndarray, same shape as ``x``
+            The preconditioned vector(s).
         """
         return x
 
@@ -76,11 +81,14 @@ class JacobiPreconditioner:
         Parameters
         ----------
         J : LinearOperator of shape (n, P)
+            The (weighted) Jacobian.
         lam : float
+            Shift of ``K = J J^T + lam I``.
 
         Returns
         -------
         self : JacobiPreconditioner
+            The fitted preconditioner.
         """
         if hasattr(J, "squared_row_norms"):
             diag = J.squared_row_norms()
@@ -95,10 +103,12 @@ class JacobiPreconditioner:
         Parameters
         ----------
         x : ndarray of shape (n,) or (n, p)
+            Vector or block of vectors in sample space.
 
         Returns
         -------
         y : ndarray, same shape as ``x``
+            The preconditioned vector(s).
         """
         return x / (self.scale_ if x.ndim == 1 else self.scale_[:, None])
 
@@ -131,12 +141,6 @@ class SketchPreconditioner:
     n_jobs : int, default=None
         Parallel jobs over sketch blocks.
 
-    Notes
-    -----
-    When ``ceil(oversampling * n)`` is at least ``P`` (a network too narrow to be
-    over-parametrized), a sketch would not compress and ``J^T`` itself is factored,
-    giving the exact ``R``.
-
     Attributes
     ----------
     R_ : ndarray of shape (n, n)
@@ -145,6 +149,12 @@ class SketchPreconditioner:
         Factorization used, ``'qr'`` or ``'cholesky'``.
     n_components_ : int
         Sketch size used.
+
+    Notes
+    -----
+    When ``ceil(oversampling * n)`` is at least ``P`` (a network too narrow to be
+    over-parametrized), a sketch would not compress and ``J^T`` itself is factored,
+    giving the exact ``R``.
     """
 
     name = "sketch"
@@ -177,6 +187,7 @@ class SketchPreconditioner:
         Returns
         -------
         self : SketchPreconditioner
+            The fitted preconditioner.
         """
         n, P = J.shape
         spec = self._spec(n)
@@ -214,10 +225,12 @@ class SketchPreconditioner:
         Parameters
         ----------
         x : ndarray of shape (n,) or (n, p)
+            Vector or block of vectors in sample space.
 
         Returns
         -------
         y : ndarray, same shape as ``x``
+            The preconditioned vector(s).
         """
         return linalg.solve_triangular(self.R_, x, check_finite=False)
 
@@ -227,10 +240,12 @@ class SketchPreconditioner:
         Parameters
         ----------
         x : ndarray of shape (n,) or (n, p)
+            Vector or block of vectors in sample space.
 
         Returns
         -------
         y : ndarray, same shape as ``x``
+            The preconditioned vector(s).
         """
         return linalg.solve_triangular(self.R_, x, trans="T", check_finite=False)
 
@@ -273,12 +288,14 @@ class NystromPreconditioner:
         Parameters
         ----------
         J : LinearOperator of shape (n, P)
+            The (weighted) Jacobian; ``gram_columns`` is used when it has one.
         lam : float
-            Shift; must be positive.
+            Shift of ``K = J J^T + lam I``; must be positive.
 
         Returns
         -------
         self : NystromPreconditioner
+            The fitted preconditioner.
         """
         if lam <= 0:
             raise ValueError("The Nystrom preconditioner needs lam > 0.")
@@ -303,10 +320,12 @@ class NystromPreconditioner:
         Parameters
         ----------
         x : ndarray of shape (n,) or (n, p)
+            Vector or block of vectors in sample space.
 
         Returns
         -------
         y : ndarray, same shape as ``x``
+            The preconditioned vector(s).
         """
         coef = self._coef if x.ndim == 1 else self._coef[:, None]
         return self.basis_ @ (coef * (self.basis_.T @ x)) + x / np.sqrt(self.lam_)

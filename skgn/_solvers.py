@@ -18,7 +18,7 @@ from scipy.sparse.linalg import LinearOperator, cg, lsqr
 class SolverResult:
     """Outcome of one inner solve of ``(J J^T + lam I) g = b``.
 
-    Attributes
+    Parameters
     ----------
     x : ndarray of shape (n,)
         The computed solution ``g``.
@@ -97,6 +97,7 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=None):
     Returns
     -------
     result : SolverResult
+        The solution and its relative residual.
 
     Raises
     ------
@@ -143,6 +144,7 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
     Returns
     -------
     result : SolverResult
+        The solution, the iterations used and the true relative residual.
     """
     n = J.shape[0]
     if maxiter is None:

@@ -20,6 +20,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
 import numpy as np
 
 from skgn._estimators import _init_weights, _resolve_paths, path_costs
@@ -65,6 +70,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--neurons", type=int, default=4096)
     parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--m-sweep-n", type=int, default=4000,
+                        help="n of the sweep over n_neurons (cholesky and cg+nystrom)")
     args = parser.parse_args(argv)
     sizes = [1000, 2000] if args.quick else args.sizes
     m, d = args.neurons, args.features
@@ -121,9 +128,48 @@ def main(argv=None):
             if ok.sum() >= 2:
                 slope = np.polyfit(np.log(np.array(sizes)[ok]), np.log(np.array(ts)[ok]), 1)[0]
                 lines.append(f"| {path} | {slope:.2f} |")
+    # Per-step time against m at fixed n, for the exact and the best matrix-free path.
+    n_sweep = 1000 if args.quick else args.m_sweep_n
+    widths = [1024, 2048, 4096] if args.quick else [1024, 2048, 4096, 8192]
+    X = rng.standard_normal((n_sweep, d))
+    y = np.maximum(X @ rng.standard_normal((64, d)).T, 0).sum(1)
+    y = (y - y.mean()) / y.std()
+    X_tilde = add_bias_feature(X, True)
+    m_times = {"cholesky": [], "cg+nystrom": []}
+    for width in widths:
+        W0, signs = _init_weights(np.random.RandomState(0), "symmetric", 1.0, width, d + 1, 1)
+        for path in m_times:
+            m_times[path].append(one_step(path, X_tilde, y, W0, signs)[0])
+    lines += ["", f"Per-step seconds against n_neurons at n = {n_sweep}:", "",
+              "| path | " + " | ".join(f"m={w}" for w in widths) + " | exponent in m |",
+              "|---|" + "---|" * (len(widths) + 1)]
+    for path, ts in m_times.items():
+        slope = np.polyfit(np.log(widths), np.log(ts), 1)[0]
+        lines.append(f"| {path} | " + " | ".join(f"{t:.2f}" for t in ts) + f" | {slope:.2f} |")
+
     text = "\n".join(lines)
     print(text)
     Path(__file__).with_name("paths.md").write_text(text + "\n")
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for path, ts in times.items():
+        ok = np.isfinite(ts)
+        if ok.sum() >= 2:
+            ns, tt = np.array(sizes)[ok], np.array(ts)[ok]
+            slope = np.polyfit(np.log(ns), np.log(tt), 1)[0]
+            ax1.loglog(ns, tt, "o-", label=f"{path} (slope {slope:.2f})")
+    ax1.set_xlabel("n (samples)")
+    ax1.set_ylabel("seconds per Gauss-Newton step")
+    ax1.set_title(f"m = {m}, d = {d}")
+    ax1.legend(fontsize=8)
+    for path, ts in m_times.items():
+        slope = np.polyfit(np.log(widths), np.log(ts), 1)[0]
+        ax2.loglog(widths, ts, "o-", label=f"{path} (slope {slope:.2f})")
+    ax2.set_xlabel("n_neurons m")
+    ax2.set_title(f"n = {n_sweep}, d = {d}")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(Path(__file__).with_name("step_time.png"), dpi=100)
     return 0
 
 

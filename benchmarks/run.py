@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/run.py            # full grids (about 10 minutes on 2 cores)
-    python benchmarks/run.py --quick    # small grids (about 1 minute)
+    python benchmarks/run.py            # full grids
+    python benchmarks/run.py --quick    # small grids (under 5 minutes on 2 cores)
 
 Each benchmark script prints and writes its own Markdown table next to this file;
 this entry point runs them in one process, one after the other (nothing else should load
@@ -26,14 +26,19 @@ import sklearn
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import bench_e2e  # noqa: E402
 import bench_paths  # noqa: E402
 import bench_sketch  # noqa: E402
+import bench_solvers  # noqa: E402
 
 SECTIONS = [
-    ("Sketch cost against n and m (issue: sketch-preconditioned Gauss-Newton, point 3)",
-     bench_sketch, "sketch.md"),
-    ("Per-step time and peak memory of each solver path (same issue, point 6)",
-     bench_paths, "paths.md"),
+    ("End-to-end: skgn against MLPRegressor and KernelRidge", bench_e2e, "e2e.md",
+     ["loss_vs_time.png"]),
+    ("Per-step time and peak memory of each solver path, against n and m", bench_paths,
+     "paths.md", ["step_time.png"]),
+    ("Inner iterations against the condition number; Jacobian products against GEMM",
+     bench_solvers, "solvers.md", ["iterations_vs_kappa.png"]),
+    ("Sketch cost against n and m", bench_sketch, "sketch.md", []),
 ]
 
 
@@ -44,11 +49,13 @@ def main(argv=None):
     extra = ["--quick"] if args.quick else []
     start = time.perf_counter()
     parts = []
-    for title, module, output in SECTIONS:
+    for title, module, output, plots in SECTIONS:
         t0 = time.perf_counter()
         module.main(extra)
         seconds = time.perf_counter() - t0
-        parts.append(f"## {title}\n\n({seconds:.0f} s)\n\n" + (HERE / output).read_text())
+        images = "".join(f"\n![{p}]({p})\n" for p in plots)
+        parts.append(f"## {title}\n\n({seconds:.0f} s)\n\n" + (HERE / output).read_text()
+                     + images)
     total = time.perf_counter() - start
     header = [
         "# skgn benchmark results",

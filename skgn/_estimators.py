@@ -102,23 +102,28 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
 
 def _resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
                    n_landmarks, memory=None):
-    """Resolve ``'auto'``: the cheapest path in flops among those whose memory fits."""
-    if solver == "auto" or (preconditioner == "auto" and solver != "cholesky"):
-        costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
-                           n_landmarks=n_landmarks)
-        if solver != "auto":
-            costs = {k: v for k, v in costs.items() if k[0] == solver} or {
-                (solver, "nystrom"): costs[("cg", "nystrom")]
-            }
-        budget = _available_memory() if memory is None else memory
-        fitting = {k: v for k, v in costs.items() if v[1] <= budget}
-        pool = fitting or {min(costs, key=lambda k: costs[k][1]): None}
-        best = min(pool, key=lambda k: costs[k][0])
-        solver = best[0]
-        preconditioner = best[1] if preconditioner == "auto" else preconditioner
+    """Resolve ``'auto'`` with the cost model: the cheapest path whose memory fits.
+
+    A path is ``(solver, preconditioner)``; the preconditioner's cost does not depend on
+    whether CG or LSQR runs on it. An explicit preconditioner asks for an iterative
+    solver; an explicit iterative solver takes the cheapest preconditioner.
+    """
     if solver == "cholesky":
-        preconditioner = "none"
-    return solver, preconditioner
+        return "cholesky", "none"
+    if solver != "auto" and preconditioner != "auto":
+        return solver, preconditioner
+    costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
+                       n_landmarks=n_landmarks)
+    if solver != "auto" or preconditioner != "auto":
+        costs = {k: v for k, v in costs.items() if k[0] != "cholesky"}
+    budget = _available_memory() if memory is None else memory
+    fitting = {k: v for k, v in costs.items() if v[1] <= budget}
+    if fitting:
+        best = min(fitting, key=lambda k: fitting[k][0])
+    else:
+        best = min(costs, key=lambda k: costs[k][1])
+    return (best[0] if solver == "auto" else solver,
+            best[1] if preconditioner == "auto" else preconditioner)
 
 
 def _init_weights(rng, init, init_scale, n_neurons, n_inputs, n_outputs):
@@ -138,6 +143,15 @@ def _init_weights(rng, init, init_scale, n_neurons, n_inputs, n_outputs):
     signs = np.repeat(signs_half, 2, axis=0)
     signs[1::2] *= -1.0
     return W0, signs
+
+
+def _fitted_attributes(W, *, W0, signs, y_mean, y_scale, y_ndim, n_features_in):
+    """Fitted attributes of an estimator stopped at weights ``W`` (for callbacks)."""
+    return {
+        "weights_": np.array(W, copy=True), "initial_weights_": W0, "output_signs_": signs,
+        "n_outputs_": signs.shape[1], "y_mean_": y_mean, "y_scale_": y_scale,
+        "_y_ndim": y_ndim, "n_features_in_": n_features_in,
+    }
 
 
 def _split(X, Y, sample_weight, fraction, seed):
@@ -510,9 +524,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         if callback_ctx is not None:
             callback_ctx.call_on_fit_task_end(
                 estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
-                reconstruction_attributes=lambda: self._fitted_attributes(self.weights_),
+                reconstruction_attributes=lambda: monitor.reconstruct(self.weights_),
             )
-        del self._callback_partial
         return self
 
     def _start(self, params, X_tilde, Y, sample_weight, seed):
@@ -566,9 +579,10 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                     "progress_bar=True needs tqdm: pip install 'skgn[progress]'."
                 ) from exc
             progress = tqdm(total=params["max_iter"], desc="Gauss-Newton", unit="step")
-        self._callback_partial = {"W0": start["W0"], "signs": start["signs"],
-                                  "y_mean": start["y_mean"], "y_scale": start["y_scale"],
-                                  "y_ndim": np.ndim(y)}
+        reconstruct = partial(
+            _fitted_attributes, W0=start["W0"], signs=start["signs"], y_mean=start["y_mean"],
+            y_scale=start["y_scale"], y_ndim=np.ndim(y), n_features_in=self.n_features_in_,
+        )
         return FitMonitor(
             verbose=params["verbose"],
             progress=progress,
@@ -576,19 +590,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             callback_context=callback_ctx,
             callback_kwargs={"estimator": self, "X": X, "y": y,
                              "metadata": {"sample_weight": sample_weight}},
-            reconstruct=self._fitted_attributes,
+            reconstruct=reconstruct,
             step_offset=start["n_iter"],
         )
-
-    def _fitted_attributes(self, W):
-        """Fitted attributes of an estimator stopped at weights ``W`` (for callbacks)."""
-        p = self._callback_partial
-        return {
-            "weights_": np.array(W, copy=True), "initial_weights_": p["W0"],
-            "output_signs_": p["signs"], "n_outputs_": p["signs"].shape[1],
-            "y_mean_": p["y_mean"], "y_scale_": p["y_scale"], "_y_ndim": p["y_ndim"],
-            "n_features_in_": self.n_features_in_,
-        }
 
     def _store(self, params, start, result, early, y_ndim):
         """Set the fitted attributes from a Gauss-Newton result."""

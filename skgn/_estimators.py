@@ -247,8 +247,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     tol : float, default=1e-3
         Stop when both the actual and predicted decrease of the objective in a step are
         at most ``tol`` times the objective, or when the objective has fallen to machine
-        precision times its starting value. On diabetes and Friedman #1 the test R^2 was
-        the same to four digits for ``tol`` from 1e-2 to 1e-6, at up to 4x the time.
+        precision times its starting value. On diabetes and Friedman #1 the test R^2
+        changed by at most 0.0007 for ``tol`` from 1e-2 to 1e-6, while the fit took up to
+        3.9x longer (``benchmarks/design.md``).
     init : {'symmetric', 'random'}, default='symmetric'
         ``'symmetric'`` draws neurons in pairs with equal weights and opposite output
         signs, so the network starts identically zero and a wide, regularized fit
@@ -260,7 +261,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         regime, matches NTK kernel ridge regression and interpolates in a few steps;
         smaller values let the activation patterns, and so the features, change. With
         0.1 the test R^2 rose from 0.912 to 0.940 on Friedman #1 (n=4000) and from
-        0.979 to 0.984 on a random teacher network, at about 1.3-2x the fit time.
+        0.979 to 0.984 on a random teacher network, at about 1.5-1.8x the fit time
+        (``benchmarks/design.md``).
     fit_intercept : bool, default=True
         Append a constant feature (value 1) to the inputs so that each neuron has a
         bias. Without it ``f(x) - f(-x)`` is linear in ``x``.

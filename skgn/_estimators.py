@@ -249,7 +249,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         at most ``tol`` times the objective, or when the objective has fallen to machine
         precision times its starting value. On diabetes and Friedman #1 the test R^2
         changed by at most 0.0007 for ``tol`` from 1e-2 to 1e-6, while the fit took up to
-        3.9x longer (``benchmarks/design.md``).
+        2.7x longer (``benchmarks/design.md``).
     init : {'symmetric', 'random'}, default='symmetric'
         ``'symmetric'`` draws neurons in pairs with equal weights and opposite output
         signs, so the network starts identically zero and a wide, regularized fit

@@ -261,7 +261,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         regime, matches NTK kernel ridge regression and interpolates in a few steps;
         smaller values let the activation patterns, and so the features, change. With
         0.1 the test R^2 rose from 0.912 to 0.940 on Friedman #1 (n=4000) and from
-        0.979 to 0.984 on a random teacher network, at about 1.5-1.8x the fit time
+        0.979 to 0.984 on a random teacher network, at 1.3-2.0x the fit time
         (``benchmarks/design.md``).
     fit_intercept : bool, default=True
         Append a constant feature (value 1) to the inputs so that each neuron has a

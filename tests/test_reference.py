@@ -1,0 +1,96 @@
+"""Predictions of every solver path, bitwise against arrays stored from a fixed commit.
+
+The arrays in ``tests/data/reference_predictions.npz`` were written once by
+``python tests/test_reference.py --write`` at commit c9bf546 (before the architecture
+refactor of issue 9), on this project's CI machine kind (x86-64, OpenBLAS from the numpy
+wheel). A refactor must reproduce them to the last bit. A change that is meant to change
+results (a new step schedule, a new default) regenerates them in its own commit and says
+why; a new machine kind whose BLAS rounds differently does the same.
+"""
+
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import make_friedman1
+
+from skgn import SketchedGNRegressor
+
+REFERENCE = pathlib.Path(__file__).parent / "data" / "reference_predictions.npz"
+
+_BASE = {"n_neurons": 64, "alpha": 0.3, "max_iter": 5, "tol": 0.0, "random_state": 0}
+_PATHS = [("cholesky", "none")] + [
+    (solver, pre) for solver in ("cg", "lsqr") for pre in ("none", "jacobi", "nystrom")
+] + [
+    ("lsqr", "sketch", sketch)
+    for sketch in ("tensor_srht", "tensorsketch", "gaussian", "srht", "countsketch")
+] + [("cg", "sketch", "tensor_srht")]
+
+
+def _path_params(path):
+    params = {"solver": path[0], "preconditioner": path[1], "n_landmarks": 30}
+    if len(path) == 3:
+        params["sketch"] = path[2]
+    return params
+
+
+# name -> (estimator parameters, fit variant)
+CASES = {"-".join(path): (_path_params(path), "plain") for path in _PATHS}
+CASES.update({
+    "weighted-cholesky": (_path_params(("cholesky", "none")), "weighted"),
+    "weighted-cg-nystrom": (_path_params(("cg", "nystrom")), "weighted"),
+    "multioutput-cholesky": (_path_params(("cholesky", "none")), "multioutput"),
+    "multioutput-lsqr-sketch": (_path_params(("lsqr", "sketch")), "multioutput"),
+    "random-init": ({"init": "random", "fit_intercept": False}, "plain"),
+    "raw-targets": ({"normalize_y": False, "solver": "cg", "preconditioner": "jacobi"}, "plain"),
+    "early-stopping": ({"early_stopping": True, "n_iter_no_change": 2}, "plain"),
+    "warm-start": ({"warm_start": True, "solver": "cg", "preconditioner": "none"}, "warm"),
+    "defaults-auto": ({"max_iter": 100, "tol": 1e-3}, "plain"),
+})
+
+
+def _data():
+    X, y = make_friedman1(n_samples=150, n_features=6, noise=0.5, random_state=0)
+    return X[:120], y[:120], X[120:]
+
+
+def predictions(name):
+    """Fit the case ``name`` and return its predictions on the held-out rows."""
+    params, variant = CASES[name]
+    X, y, X_test = _data()
+    reg = SketchedGNRegressor(**{**_BASE, **params})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if variant == "weighted":
+            reg.fit(X, y, sample_weight=1.0 + (np.arange(len(y)) % 3))
+        elif variant == "multioutput":
+            reg.fit(X, np.c_[y, np.sin(2 * X[:, 0])])
+        elif variant == "warm":
+            reg.fit(X, y).fit(X, y)
+        else:
+            reg.fit(X, y)
+    return reg.predict(X_test)
+
+
+@pytest.fixture(scope="module")
+def stored():
+    with np.load(REFERENCE) as data:
+        return dict(data)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_predictions_bitwise_equal_to_reference(stored, name):
+    assert_array_equal(predictions(name), stored[name])
+
+
+def test_every_case_is_stored(stored):
+    assert set(stored) == set(CASES)
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    REFERENCE.parent.mkdir(exist_ok=True)
+    np.savez(REFERENCE, **{name: predictions(name) for name in sorted(CASES)})
+    print(f"wrote {len(CASES)} arrays to {REFERENCE}")

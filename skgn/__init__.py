@@ -1,15 +1,13 @@
-"""skgn: train wide two-layer ReLU networks by sketched Gauss-Newton steps."""
+"""skgn: train wide two-layer ReLU networks by sketched Gauss-Newton steps.
 
-from ._estimators import SketchedGNRegressor, path_costs
-from ._gauss_newton import GNResult, gauss_newton_step
+The public API is what a user constructs or passes: the estimator, the network's
+tangent kernel, the sketch specs, and the error raised for a bad parameter. The
+machinery (networks, losses, solvers, preconditioners, the cost model) lives in private
+modules described on the developer page of the documentation.
+"""
+
+from ._estimators import SketchedGNRegressor
 from ._kernels import NTKKernel, ntk
-from ._network import ReLUJacobian, TwoLayerReLU
-from ._preconditioners import (
-    IdentityPreconditioner,
-    JacobiPreconditioner,
-    NystromPreconditioner,
-    SketchPreconditioner,
-)
 from ._sketching import (
     CountSketch,
     GaussianSketch,
@@ -17,32 +15,18 @@ from ._sketching import (
     TensorSketch,
     TensorSRHTSketch,
 )
-from ._solvers import SolverResult, solve_cg, solve_cholesky, solve_lsqr
 from ._validation import InvalidParameterError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CountSketch",
-    "GNResult",
     "GaussianSketch",
-    "IdentityPreconditioner",
     "InvalidParameterError",
-    "JacobiPreconditioner",
     "NTKKernel",
-    "NystromPreconditioner",
-    "ReLUJacobian",
     "SRHTSketch",
-    "SketchPreconditioner",
     "SketchedGNRegressor",
-    "SolverResult",
     "TensorSRHTSketch",
     "TensorSketch",
-    "TwoLayerReLU",
-    "gauss_newton_step",
     "ntk",
-    "path_costs",
-    "solve_cg",
-    "solve_cholesky",
-    "solve_lsqr",
 ]

@@ -1,8 +1,8 @@
 """Levenberg-Marquardt damped Gauss-Newton in sample space.
 
-Objective (``s`` sample weights, ``W0`` the initial weights)::
+Objective (``s`` sample weights, ``W0`` the initial weights, ``l`` the loss)::
 
-    L(W) = 1/2 sum_i s_i ||f(x_i) - y_i||^2 + alpha/2 ||W - W0||^2
+    L(W) = sum_i s_i l(f(x_i), y_i) + alpha/2 ||W - W0||^2
 
 With the weighted Jacobian ``J_s = diag(sqrt(s)) J``, weighted residual ``r_s``,
 ``u = vec(W - W0)``, damping ``mu`` and ``lam = alpha + mu``, the step solves
@@ -13,21 +13,195 @@ and by the Woodbury identity, with ``c = alpha / lam``,
 
     delta = -c u - J_s^T (J_s J_s^T + lam I)^{-1} (r_s - c J_s u),
 
-so only an n x n system is solved (``n`` times the number of outputs).
+so only an n x n system is solved (``n`` times the number of outputs). The loop is
+assembled from named pieces: :class:`NielsenDamping` (the damping rule),
+:class:`PreconditionerCache` (fit once, reuse until it degrades), :func:`inner_tolerance`
+(inexact Newton) and :class:`StepRecord` (one row of the history).
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ._solvers import SOLVERS
+from ._losses import SquaredLoss
+from ._preconditioners import NO_PRECONDITIONER
+from ._solvers import solver_name
 
 # Initial damping relative to the mean diagonal of J_s J_s^T (Nielsen's tau).
 _INITIAL_DAMPING = 1e-3
 # Inner tolerance of the first step and the tightest inner tolerance (inexact Newton).
 _INNER_RTOL_MAX = 1e-1
 _INNER_RTOL_MIN = 1e-10
+_EPS = np.finfo(np.float64).eps
+
+
+@dataclass
+class NielsenDamping:
+    """Levenberg-Marquardt damping by Nielsen's rule (Madsen, Nielsen and Tingleff 2004).
+
+    Parameters
+    ----------
+    mu : float or None
+        Current damping; ``None`` until :meth:`start` sets
+        ``mu_0 = tau * trace(J_s J_s^T) / (k sum(s))`` (invariant to repeating rows).
+    nu : float
+        Growth factor after a rejected step.
+    """
+
+    mu: float = None
+    nu: float = 2.0
+
+    def start(self, J, n_outputs, weight_sum):
+        """Set the initial damping from the Jacobian's mean squared row norm (once)."""
+        if self.mu is None:
+            mean_diag = J.squared_row_norms().sum() / (n_outputs * weight_sum)
+            self.mu = _INITIAL_DAMPING * max(mean_diag, _EPS)
+
+    def accept(self, gain_ratio):
+        """After an accepted step: ``mu <- mu * max(1/3, 1 - (2 rho - 1)^3)``."""
+        self.mu *= max(1.0 / 3.0, 1.0 - (2.0 * gain_ratio - 1.0) ** 3)
+        self.nu = 2.0
+
+    def reject(self):
+        """After a rejected step: ``mu <- mu * nu``, ``nu <- 2 nu``."""
+        self.mu *= self.nu
+        self.nu *= 2.0
+
+
+def inner_tolerance(actual, loss_before):
+    """Inexact Newton: the inner tolerance follows the relative decrease of the objective.
+
+    Parameters
+    ----------
+    actual : float
+        Decrease of the objective in the accepted step.
+    loss_before : float
+        Objective before that step.
+
+    Returns
+    -------
+    rtol : float
+        ``sqrt(actual / loss_before)`` clipped to ``[1e-10, 1e-1]``.
+    """
+    return float(np.clip(np.sqrt(actual / loss_before), _INNER_RTOL_MIN, _INNER_RTOL_MAX))
+
+
+@dataclass
+class LMState:
+    """What a later call needs to continue an iteration exactly (warm start).
+
+    Parameters
+    ----------
+    damping : NielsenDamping
+        Damping rule and its state.
+    inner_rtol : float
+        Inner tolerance of the next step.
+    """
+
+    damping: NielsenDamping = field(default_factory=NielsenDamping)
+    inner_rtol: float = _INNER_RTOL_MAX
+
+
+class PreconditionerCache:
+    """Fit a preconditioner once and reuse it across steps until it degrades.
+
+    The preconditioner is refitted (in place) when an inner solve needs more than
+    ``1.5 x + 5`` iterations, ``x`` those of the first solve after the last fit.
+
+    Parameters
+    ----------
+    preconditioner : Preconditioner
+        The (unfitted) preconditioner.
+    """
+
+    def __init__(self, preconditioner):
+        self.preconditioner = preconditioner
+        self._stale = True
+        self._baseline = None
+
+    def get(self, J, lam):
+        """The preconditioner for ``J J^T + lam I``, and whether it was fitted now.
+
+        Parameters
+        ----------
+        J : JacobianOperator
+            The weighted Jacobian of this step.
+        lam : float
+            The shift ``alpha + mu``.
+
+        Returns
+        -------
+        preconditioner : Preconditioner
+            Fitted.
+        fitted_now : bool
+            Whether :meth:`Preconditioner.fit` ran in this call.
+        """
+        if not self._stale:
+            return self.preconditioner, False
+        self.preconditioner.fit(J, lam)
+        self._stale, self._baseline = False, None
+        return self.preconditioner, True
+
+    def record(self, n_iter):
+        """Record an inner solve's iterations; mark the preconditioner stale if degraded."""
+        if self._baseline is None:
+            self._baseline = n_iter
+        self._stale = n_iter > 1.5 * self._baseline + 5
+
+
+@dataclass
+class StepRecord:
+    """One attempted step; ``GNResult.history`` holds them as dicts.
+
+    Parameters
+    ----------
+    step : int
+        Step number within this call, from 1.
+    loss : float
+        Objective after the step is accepted or rejected.
+    trial_loss : float
+        Objective at the trial point (inf when the inner solve failed).
+    accepted : bool
+        Whether the step was taken.
+    damping : float
+        The Levenberg-Marquardt ``mu`` used.
+    solver, preconditioner : str
+        Names of the inner solver and preconditioner.
+    preconditioner_fitted : bool
+        Whether the preconditioner was fitted at this step rather than reused.
+    inner_iterations : int
+        Iterations of the inner solve (0 for the direct solver).
+    inner_residual : float
+        Its relative residual (NaN when it failed).
+    inner_tol : float
+        Tolerance of the next inner solve (NaN for the direct solver).
+    seconds : float
+        Wall-clock time of the step.
+    validation_score : float or None
+        Set by early stopping; left out of the dict when ``None``.
+    """
+
+    step: int
+    loss: float
+    trial_loss: float
+    accepted: bool
+    damping: float
+    solver: str
+    preconditioner: str
+    preconditioner_fitted: bool
+    inner_iterations: int
+    inner_residual: float
+    inner_tol: float
+    seconds: float
+    validation_score: float = None
+
+    def as_dict(self):
+        """The record as a dict (without ``validation_score`` when it is unset)."""
+        entry = asdict(self)
+        if entry["validation_score"] is None:
+            del entry["validation_score"]
+        return entry
 
 
 @dataclass
@@ -45,14 +219,14 @@ class GNResult:
     loss_curve : list of float
         Objective after each accepted step.
     history : list of dict
-        One dict per attempted step (see :func:`gauss_newton`).
+        One :class:`StepRecord` per attempted step, as a dict.
     converged : bool
         Whether a stopping criterion other than ``max_iter`` was met.
     message : str
         Why the iteration stopped.
-    state : dict
-        Levenberg-Marquardt state (``mu``, ``nu``, ``inner_rtol``) at the end; passing
-        it back to :func:`gauss_newton` continues the iteration exactly.
+    state : LMState
+        Damping and inner tolerance at the end; passing it back to :func:`gauss_newton`
+        continues the iteration exactly.
     """
 
     params: np.ndarray
@@ -62,29 +236,7 @@ class GNResult:
     history: list = field(default_factory=list)
     converged: bool = False
     message: str = ""
-    state: dict = field(default_factory=dict)
-
-
-def objective(residuals, sample_weight, U, alpha):
-    """The regularized weighted least-squares objective.
-
-    Parameters
-    ----------
-    residuals : ndarray of shape (n_samples, n_outputs)
-        ``f(x_i) - y_i``.
-    sample_weight : ndarray of shape (n_samples,) or None
-    U : ndarray
-        ``W - W0``.
-    alpha : float
-
-    Returns
-    -------
-    value : float
-        ``1/2 sum_i s_i ||r_i||^2 + alpha/2 ||U||^2``.
-    """
-    sq = np.einsum("ij,ij->i", residuals, residuals)
-    data = sq.sum() if sample_weight is None else sample_weight @ sq
-    return float(0.5 * data + 0.5 * alpha * np.vdot(U, U))
+    state: LMState = field(default_factory=LMState)
 
 
 def _flat_output_major(A):
@@ -93,7 +245,7 @@ def _flat_output_major(A):
 
 
 def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
-                      preconditioner=None):
+                      preconditioner=NO_PRECONDITIONER):
     """One damped Gauss-Newton step, solved in sample space.
 
     Solves ``(J^T J + (alpha + mu) I) delta = -(J^T r + alpha u)`` through the Woodbury
@@ -115,12 +267,12 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
     mu : float
         Levenberg-Marquardt damping; ``alpha + mu`` must be positive.
     solve : callable
-        ``solve(J, b, lam, rtol=..., maxiter=...) -> SolverResult``.
+        ``solve(J, b, lam, rtol=..., maxiter=..., preconditioner=...) -> SolverResult``.
     rtol : float, default=1e-6
         Inner tolerance (for iterative solvers).
     maxiter : int, default=None
         Inner iteration cap (for iterative solvers).
-    preconditioner : fitted preconditioner, default=None
+    preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Passed to iterative solvers.
 
     Returns
@@ -146,10 +298,11 @@ def gauss_newton(
     X_tilde,
     Y,
     *,
+    solve,
+    preconditioner,
+    loss=None,
     sample_weight=None,
     alpha=1.0,
-    solver="cholesky",
-    preconditioner=None,
     max_iter=100,
     tol=1e-6,
     inner_max_iter=None,
@@ -158,9 +311,14 @@ def gauss_newton(
 ):
     """Fit ``W`` by Levenberg-Marquardt damped Gauss-Newton steps.
 
+    Each step linearizes the network (``network.jacobian``), solves the damped system
+    in sample space (``solve`` with the cached ``preconditioner``), evaluates the trial
+    point with the true objective, and accepts it if the objective fell. The damping
+    follows :class:`NielsenDamping`; the inner tolerance :func:`inner_tolerance`.
+
     Parameters
     ----------
-    network : TwoLayerReLU
+    network : Network
         Provides ``predict(W, X)`` and ``jacobian(W, X, row_weights)``.
     W : ndarray of shape (n_neurons, n_inputs)
         Starting weights (not modified).
@@ -170,17 +328,17 @@ def gauss_newton(
         Inputs with the bias column appended.
     Y : ndarray of shape (n_samples, n_outputs)
         Targets.
+    solve : callable
+        Inner solver of ``(J J^T + lam I) g = b`` (one of ``SOLVERS``).
+    preconditioner : Preconditioner
+        Unfitted preconditioner for iterative solvers, fitted and reused by a
+        :class:`PreconditionerCache`; a direct solver ignores it.
+    loss : Loss, default=None
+        The loss in the outputs; ``None`` means :class:`~skgn._losses.SquaredLoss`.
     sample_weight : ndarray of shape (n_samples,), default=None
         Non-negative weights ``s_i``.
     alpha : float, default=1.0
         Ridge strength toward ``W0``.
-    solver : {'cholesky', 'cg', 'lsqr'}, default='cholesky'
-        Inner solver of ``(J J^T + lam I) g = b``.
-    preconditioner : callable, default=None
-        Factory returning an unfitted preconditioner (``fit(J, lam)``, ``apply``,
-        ``apply_t``) for the iterative solvers; ``None`` means none. A fitted
-        preconditioner is reused across steps until an inner solve needs more than
-        ``1.5 x + 5`` iterations, ``x`` those of the first solve after the last fit.
     max_iter : int, default=100
         Maximum number of attempted steps.
     tol : float, default=1e-6
@@ -189,43 +347,39 @@ def gauss_newton(
         machine epsilon times its starting value.
     inner_max_iter : int, default=None
         Iteration cap of an iterative inner solver.
-    state : dict, default=None
+    state : LMState, default=None
         ``GNResult.state`` of an earlier call, to continue it (warm start).
     monitor : object, default=None
-        Receives ``step_begin(step, W)`` before each step and ``step_end(entry, W)``
-        after it (``entry`` is the step's history dict, ``W`` the current weights); a
-        true return value of ``step_end`` stops the iteration (early stopping,
-        callbacks).
+        Receives ``step_begin(step, W)`` before each step and ``step_end(record, W)``
+        after it (``record`` a :class:`StepRecord`, ``W`` the current weights); a true
+        return value of ``step_end`` stops the iteration (early stopping, callbacks).
 
     Returns
     -------
     result : GNResult
-        ``history`` has one dict per attempted step with keys ``step``, ``loss``
-        (objective after the step is accepted or rejected), ``trial_loss``,
-        ``accepted``, ``damping`` (the ``mu`` used), ``solver``, ``preconditioner``,
-        ``preconditioner_fitted`` (whether it was fitted at this step rather than
-        reused), ``inner_iterations``, ``inner_residual``, ``inner_tol`` and
-        ``seconds``.
+        The weights, objective, history and state.
     """
-    solve = SOLVERS[solver]
+    loss = SquaredLoss() if loss is None else loss
     W = np.array(W, dtype=np.float64, copy=True)
     row_weights = None if sample_weight is None else np.sqrt(sample_weight)
     weight_sum = float(Y.shape[0] if sample_weight is None else sample_weight.sum())
+    state = LMState() if state is None else state
+    # A copy: the caller's state (a fitted estimator's) is never changed.
+    damping, inner_rtol = replace(state.damping), state.inner_rtol
+    name = solver_name(solve)
+    cache = PreconditionerCache(preconditioner)
 
-    residuals = network.predict(W, X_tilde) - Y
-    loss = objective(residuals, sample_weight, W - W0, alpha)
-    loss_start = loss
-    eps = np.finfo(np.float64).eps
+    def evaluate(W_at):
+        terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)
+        if terms.curvature is not None:
+            raise NotImplementedError("losses with a curvature factor are not supported yet")
+        U = W_at - W0
+        return terms.residual, float(terms.value + 0.5 * alpha * np.vdot(U, U))
 
+    residuals, objective = evaluate(W)
+    objective_start = objective
     history, loss_curve = [], []
-    state = state or {}
-    mu = state.get("mu")
-    nu = state.get("nu", 2.0)
-    inner_rtol = state.get("inner_rtol", _INNER_RTOL_MAX)
     J = None
-    precond, precond_iters, refresh = None, None, True
-    if solver == "cholesky":
-        preconditioner = None
     converged, message = False, "max_iter reached"
 
     step = 0
@@ -236,98 +390,82 @@ def gauss_newton(
         t_start = time.perf_counter()
         if J is None:
             J = network.jacobian(W, X_tilde, row_weights=row_weights)
-        if mu is None:
-            # mu_0 = tau * trace(J_s J_s^T) / (k * sum(s)): invariant to repeating rows.
-            mean_diag = J.squared_row_norms().sum() / (Y.shape[1] * weight_sum)
-            mu = _INITIAL_DAMPING * max(mean_diag, eps)
+        damping.start(J, Y.shape[1], weight_sum)
         u = (W - W0).ravel()
-        r_s = _flat_output_major(
+        weighted_residual = _flat_output_major(
             residuals if row_weights is None else residuals * row_weights[:, None]
         )
-        fitted_now = False
+        fitted_now, inner = False, None
         try:
-            if preconditioner is not None and refresh:
-                precond = preconditioner().fit(J, alpha + mu)
-                precond_iters, refresh, fitted_now = None, False, True
+            precond, fitted_now = cache.get(J, alpha + damping.mu)
             delta, inner = gauss_newton_step(
-                J, r_s, u, alpha, mu, solve, rtol=inner_rtol, maxiter=inner_max_iter,
-                preconditioner=precond,
+                J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
+                maxiter=inner_max_iter, preconditioner=precond,
             )
         except np.linalg.LinAlgError:
             inner = None
-        if precond is not None and inner is not None:
-            if precond_iters is None:
-                precond_iters = inner.n_iter
-            # Refit when the reused preconditioner has clearly degraded.
-            refresh = inner.n_iter > 1.5 * precond_iters + 5
         if inner is None:
-            accepted, trial_loss = False, np.inf
+            accepted, trial_objective = False, np.inf
             predicted, actual = np.inf, -np.inf
         else:
+            cache.record(inner.n_iter)
             # Linear model of the objective at W + delta (without the damping term).
-            lin_res = r_s + J.matvec(delta)
-            model = 0.5 * lin_res @ lin_res + 0.5 * alpha * np.sum((u + delta) ** 2)
-            predicted = loss - model
+            linear_residual = weighted_residual + J.matvec(delta)
+            model = (0.5 * linear_residual @ linear_residual
+                     + 0.5 * alpha * np.sum((u + delta) ** 2))
+            predicted = objective - model
             W_trial = W + delta.reshape(W.shape)
-            res_trial = network.predict(W_trial, X_tilde) - Y
-            trial_loss = objective(res_trial, sample_weight, W_trial - W0, alpha)
-            actual = loss - trial_loss
-            accepted = bool(np.isfinite(trial_loss) and actual > 0)
+            trial_residuals, trial_objective = evaluate(W_trial)
+            actual = objective - trial_objective
+            accepted = bool(np.isfinite(trial_objective) and actual > 0)
 
-        mu_used = mu
+        mu_used = damping.mu
         if accepted:
-            rho = actual / predicted if predicted > 0 else 0.0
-            # Nielsen: mu <- mu * max(1/3, 1 - (2 rho - 1)^3)
-            mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-            nu = 2.0
-            loss_before = loss
-            W, residuals, loss = W_trial, res_trial, trial_loss
+            damping.accept(actual / predicted if predicted > 0 else 0.0)
+            objective_before = objective
+            W, residuals, objective = W_trial, trial_residuals, trial_objective
             J = None
-            loss_curve.append(loss)
-            # Inexact Newton: the inner tolerance follows the relative decrease.
-            inner_rtol = float(
-                np.clip(np.sqrt(actual / loss_before), _INNER_RTOL_MIN, _INNER_RTOL_MAX)
-            )
+            loss_curve.append(objective)
+            inner_rtol = inner_tolerance(actual, objective_before)
         else:
-            mu *= nu
-            nu *= 2.0
+            damping.reject()
 
-        history.append(
-            {
-                "step": step,
-                "loss": loss,
-                "trial_loss": float(trial_loss),
-                "accepted": accepted,
-                "damping": float(mu_used),
-                "solver": solver,
-                "preconditioner": "none" if inner is None else inner.preconditioner,
-                "preconditioner_fitted": fitted_now,
-                "inner_iterations": 0 if inner is None else inner.n_iter,
-                "inner_residual": np.nan if inner is None else inner.residual_norm,
-                "inner_tol": np.nan if solver == "cholesky" else inner_rtol,
-                "seconds": time.perf_counter() - t_start,
-            }
+        record = StepRecord(
+            step=step,
+            loss=objective,
+            trial_loss=float(trial_objective),
+            accepted=accepted,
+            damping=float(mu_used),
+            solver=name,
+            preconditioner="none" if inner is None else inner.preconditioner,
+            preconditioner_fitted=fitted_now,
+            inner_iterations=0 if inner is None else inner.n_iter,
+            inner_residual=np.nan if inner is None else inner.residual_norm,
+            inner_tol=np.nan if name == "cholesky" else inner_rtol,
+            seconds=time.perf_counter() - t_start,
         )
-        if monitor is not None and monitor.step_end(history[-1], W):
+        stop = monitor is not None and monitor.step_end(record, W)
+        history.append(record.as_dict())
+        if stop:
             message = "stopped by the monitor"
             break
 
-        small = tol * loss_start if loss == 0 else tol * loss
-        if loss <= eps * loss_start:
+        small = tol * objective_start if objective == 0 else tol * objective
+        if objective <= _EPS * objective_start:
             converged, message = True, "objective below machine precision"
         elif inner is not None and predicted <= small and abs(actual) <= small:
             converged, message = True, "relative decrease below tol"
-        elif not np.isfinite(mu):
+        elif not np.isfinite(damping.mu):
             message = "damping overflowed"
             break
 
     return GNResult(
         params=W,
-        loss=loss,
+        loss=objective,
         n_iter=step,
         loss_curve=loss_curve,
         history=history,
         converged=converged,
         message=message,
-        state={"mu": mu, "nu": nu, "inner_rtol": inner_rtol},
+        state=LMState(damping=damping, inner_rtol=inner_rtol),
     )

@@ -1,12 +1,76 @@
 """Per-step reporting and stopping of one fit: verbose lines, a progress bar, early
 stopping on a validation split, and scikit-learn's callback hooks.
 
-The Gauss-Newton loop calls ``step_begin(step, W)`` and ``step_end(entry, W)``; it
+The Gauss-Newton loop calls ``step_begin(step, W)`` and ``step_end(record, W)``; it
 knows nothing of what the monitor does.
 """
 
 import numpy as np
 from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.model_selection import train_test_split
+
+try:  # scikit-learn 1.9 ships an experimental callback API; its names were in flux.
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # pragma: no cover - older scikit-learn
+
+    class _NoCallbacks:
+        """The callback context of a scikit-learn without callbacks: every hook is a no-op."""
+
+        def call_on_fit_task_begin(self, **kwargs):
+            """Do nothing."""
+
+        def call_on_fit_task_end(self, **kwargs):
+            """Do nothing; never stop the fit."""
+            return False
+
+        def subcontext(self, **kwargs):
+            """This context again."""
+            return self
+
+    class CallbackSupportMixin:
+        """Stand-in when ``sklearn.callback`` is missing: a context with no callbacks."""
+
+        def _init_callback_context(self, **kwargs):
+            return _NoCallbacks()
+
+    def with_callbacks(method):
+        """Identity decorator when ``sklearn.callback`` is missing."""
+        return method
+
+
+def split_validation(X, Y, sample_weight, fraction, seed):
+    """Hold out ``fraction`` of the rows (for early stopping).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Weights.
+    fraction : float
+        Share held out.
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    X_train, X_val, Y_train, Y_val, sw_train, sw_val
+        The two parts (weights ``None`` when ``sample_weight`` is).
+    """
+    arrays = [X, Y] + ([] if sample_weight is None else [sample_weight])
+    parts = train_test_split(*arrays, test_size=fraction, random_state=seed)
+    if sample_weight is None:
+        parts += [None, None]
+    X_tr, X_val, Y_tr, Y_val, sw_tr, sw_val = parts
+    if X_tr.shape[0] < 2:
+        raise ValueError(
+            f"early_stopping leaves {X_tr.shape[0]} training sample(s) with "
+            f"validation_fraction={fraction}; need at least 2. Use more data or a "
+            "smaller validation_fraction."
+        )
+    return X_tr, X_val, Y_tr, Y_val, sw_tr, sw_val
 
 
 class EarlyStopping:
@@ -55,13 +119,13 @@ class EarlyStopping:
             mean_squared_error(self.Y_val, pred, sample_weight=self.sample_weight),
         )
 
-    def update(self, entry, W):
+    def update(self, record, W):
         """Record the score after a step; return True to stop.
 
         Parameters
         ----------
-        entry : dict
-            The step's history entry (a rejected step leaves ``W`` unchanged).
+        record : StepRecord
+            The step (a rejected step leaves ``W`` unchanged).
         W : ndarray
             Current weights.
 
@@ -69,16 +133,16 @@ class EarlyStopping:
         -------
         stop : bool
         """
-        if self.scores and not entry["accepted"]:
+        if self.scores and not record.accepted:
             # A rejected step leaves W unchanged: same score, and no patience spent.
             self.scores.append(self.scores[-1])
             self.losses.append(self.losses[-1])
-            entry["validation_score"] = self.scores[-1]
+            record.validation_score = self.scores[-1]
             return self.stopped
         score, loss = self._evaluate(W)
         self.scores.append(float(score))
         self.losses.append(float(loss))
-        entry["validation_score"] = float(score)
+        record.validation_score = float(score)
         if score > self.best_score + self.tol:
             self._no_improvement = 0
         else:
@@ -100,8 +164,8 @@ class FitMonitor:
         A tqdm-like bar (``update``, ``set_postfix``, ``close``).
     early_stopping : EarlyStopping, default=None
         Validation scoring and stopping.
-    callback_context : object, default=None
-        scikit-learn's ``CallbackContext`` of the fit (1.9+).
+    callback_context : object
+        The fit's callback context (scikit-learn's ``CallbackContext``, or a no-op one).
     callback_kwargs : dict, default=None
         ``estimator``, ``X``, ``y``, ``metadata`` for the callback hooks.
     reconstruct : callable, default=None
@@ -112,9 +176,8 @@ class FitMonitor:
         Where the verbose lines go.
     """
 
-    def __init__(self, *, verbose=0, progress=None, early_stopping=None,
-                 callback_context=None, callback_kwargs=None, reconstruct=None,
-                 step_offset=0, print_fn=print):
+    def __init__(self, *, callback_context, verbose=0, progress=None, early_stopping=None,
+                 callback_kwargs=None, reconstruct=None, step_offset=0, print_fn=print):
         self.verbose, self.progress, self.early_stopping = verbose, progress, early_stopping
         self.callback_context, self.callback_kwargs = callback_context, callback_kwargs or {}
         self.reconstruct, self.step_offset, self.print_fn = reconstruct, step_offset, print_fn
@@ -130,19 +193,18 @@ class FitMonitor:
         W : ndarray
             Weights before the step.
         """
-        if self.callback_context is not None:
-            self._task = self.callback_context.subcontext(task_name="gauss-newton step")
-            self._task.call_on_fit_task_begin(
-                **self.callback_kwargs, reconstruction_attributes=lambda: self.reconstruct(W)
-            )
+        self._task = self.callback_context.subcontext(task_name="gauss-newton step")
+        self._task.call_on_fit_task_begin(
+            **self.callback_kwargs, reconstruction_attributes=lambda: self.reconstruct(W)
+        )
 
-    def step_end(self, entry, W):
+    def step_end(self, record, W):
         """Report a finished step; return True to stop the fit.
 
         Parameters
         ----------
-        entry : dict
-            The step's history entry.
+        record : StepRecord
+            The step.
         W : ndarray
             Weights after the step.
 
@@ -152,33 +214,32 @@ class FitMonitor:
         """
         stop = False
         if self.early_stopping is not None:
-            stop = self.early_stopping.update(entry, W)
+            stop = self.early_stopping.update(record, W)
         if self.verbose:
-            self.print_fn(self._line(entry))
+            self.print_fn(self._line(record))
         if self.progress is not None:
             self.progress.update(1)
-            self.progress.set_postfix(loss=f"{entry['loss']:.4g}", refresh=False)
-        if self._task is not None:
-            stop |= bool(self._task.call_on_fit_task_end(
-                **self.callback_kwargs, reconstruction_attributes=lambda: self.reconstruct(W)
-            ))
-            self._task = None
+            self.progress.set_postfix(loss=f"{record.loss:.4g}", refresh=False)
+        stop |= bool(self._task.call_on_fit_task_end(
+            **self.callback_kwargs, reconstruction_attributes=lambda: self.reconstruct(W)
+        ))
         return stop
 
-    def _line(self, e):
+    def _line(self, record):
         line = (
-            f"[skgn] step {e['step'] + self.step_offset:3d}  loss {e['loss']:.6e}  "
-            f"damping {e['damping']:.2e}  {'accepted' if e['accepted'] else 'rejected'}  "
-            f"solver {e['solver']}  inner {e['inner_iterations']}  {e['seconds']:.3f}s"
+            f"[skgn] step {record.step + self.step_offset:3d}  loss {record.loss:.6e}  "
+            f"damping {record.damping:.2e}  "
+            f"{'accepted' if record.accepted else 'rejected'}  solver {record.solver}  "
+            f"inner {record.inner_iterations}  {record.seconds:.3f}s"
         )
         if self.early_stopping is not None and self.early_stopping.scores:
             line += f"  val_r2 {self.early_stopping.scores[-1]:.5f}"
         if self.verbose >= 2:
             line += (
-                f"\n        preconditioner {e['preconditioner']}"
-                f"{' (fitted)' if e['preconditioner_fitted'] else ''}  "
-                f"inner residual {e['inner_residual']:.2e}  inner tol {e['inner_tol']:.1e}  "
-                f"trial loss {e['trial_loss']:.6e}"
+                f"\n        preconditioner {record.preconditioner}"
+                f"{' (fitted)' if record.preconditioner_fitted else ''}  "
+                f"inner residual {record.inner_residual:.2e}  "
+                f"inner tol {record.inner_tol:.1e}  trial loss {record.trial_loss:.6e}"
             )
         return line
 
@@ -186,3 +247,65 @@ class FitMonitor:
         """Close the progress bar."""
         if self.progress is not None:
             self.progress.close()
+
+
+def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, validation,
+                  tol, n_iter_no_change, start_weights, max_iter, verbose, progress_bar,
+                  step_offset):
+    """Assemble the monitor of one fit from the estimator's settings.
+
+    Parameters
+    ----------
+    callback_context : object
+        The fit's callback context.
+    callback_kwargs : dict
+        ``estimator``, ``X``, ``y``, ``metadata`` for the callback hooks.
+    reconstruct : callable
+        ``reconstruct(W)`` -> fitted attributes of a fit stopped at ``W``.
+    predict : callable
+        ``predict(W, X_tilde)`` in the units of ``y`` (for early stopping).
+    validation : tuple or None
+        ``(X_val_tilde, Y_val, sw_val)`` with early stopping, else ``None``.
+    tol : float
+        Improvement that resets the early-stopping patience.
+    n_iter_no_change : int
+        Early-stopping patience.
+    start_weights : ndarray
+        Weights before the first step.
+    max_iter : int
+        Length of the progress bar.
+    verbose : int
+        Verbosity.
+    progress_bar : bool
+        Whether to show a tqdm bar.
+    step_offset : int
+        Steps of earlier warm-started fits.
+
+    Returns
+    -------
+    monitor : FitMonitor
+        The monitor; ``monitor.early_stopping`` is ``None`` without early stopping.
+    """
+    early = None
+    if validation is not None:
+        X_val, Y_val, sw_val = validation
+        early = EarlyStopping(predict, X_val, Y_val, sw_val, tol, n_iter_no_change,
+                              start_weights)
+    progress = None
+    if progress_bar:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as exc:
+            raise ImportError(
+                "progress_bar=True needs tqdm: pip install 'skgn[progress]'."
+            ) from exc
+        progress = tqdm(total=max_iter, desc="Gauss-Newton", unit="step")
+    return FitMonitor(
+        callback_context=callback_context,
+        verbose=verbose,
+        progress=progress,
+        early_stopping=early,
+        callback_kwargs=callback_kwargs,
+        reconstruct=reconstruct,
+        step_offset=step_offset,
+    )

@@ -12,8 +12,11 @@ Rows of the Jacobian are ordered output-major: row ``j * n + i`` holds the deriv
 ``f_j(x_i)``. For one output this is the usual sample order.
 """
 
+from abc import ABC, abstractmethod
+
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
+
+from ._operators import JacobianOperator
 
 
 def add_bias_feature(X, fit_intercept, bias=1.0):
@@ -42,7 +45,53 @@ def add_bias_feature(X, fit_intercept, bias=1.0):
     return X_tilde
 
 
-class TwoLayerReLU:
+class Network(ABC):
+    """The protocol the Gauss-Newton loop trains: parameters in, outputs and a Jacobian out.
+
+    A network holds its fixed structure (for example untrained output weights) and no
+    data; trained parameters ``params`` and inputs ``X`` are passed to every method. A new
+    architecture (sparse activations, more layers) is a new subclass; nothing above it
+    changes.
+    """
+
+    @classmethod
+    @abstractmethod
+    def initialize(cls, rng, n_inputs, n_outputs, **options):
+        """Draw a network's fixed structure and its initial parameters.
+
+        Parameters
+        ----------
+        rng : numpy.random.RandomState
+            The only source of randomness.
+        n_inputs : int
+            Input width (bias feature included).
+        n_outputs : int
+            Number of outputs ``k``.
+        **options
+            Architecture options (width, initialization scheme and scale).
+
+        Returns
+        -------
+        network : Network
+            The network.
+        params : ndarray
+            Initial parameters.
+        """
+
+    @abstractmethod
+    def predict(self, params, X):
+        """Outputs of shape ``(n_samples, n_outputs)`` at ``params``."""
+
+    @abstractmethod
+    def jacobian(self, params, X, row_weights=None):
+        """The Jacobian at ``params`` as a :class:`~skgn._operators.JacobianOperator`.
+
+        Rows are ordered output-major (row ``j * n + i`` is output ``j`` of sample ``i``)
+        and scaled by ``row_weights``; columns follow ``params.ravel()``.
+        """
+
+
+class TwoLayerReLU(Network):
     """A two-layer ReLU network with trained hidden weights and fixed output signs.
 
     Parameters
@@ -68,6 +117,48 @@ class TwoLayerReLU:
     def n_outputs(self):
         """Number of outputs ``k``."""
         return self.signs.shape[1]
+
+    @classmethod
+    def initialize(cls, rng, n_inputs, n_outputs, *, n_neurons, init="symmetric",
+                   init_scale=1.0):
+        """Draw ``W0 ~ init_scale * N(0, I)`` and output signs ``A`` in {-1, +1}.
+
+        With ``init='symmetric'`` neurons come in pairs ``(w, a)``, ``(w, -a)`` so that the
+        network is identically zero at initialization.
+
+        Parameters
+        ----------
+        rng : numpy.random.RandomState
+            Source of the draws.
+        n_inputs : int
+            Input width ``d~`` (bias feature included).
+        n_outputs : int
+            Number of outputs ``k``.
+        n_neurons : int
+            Width ``m`` (even with ``init='symmetric'``).
+        init : {'symmetric', 'random'}, default='symmetric'
+            Pairing of the neurons.
+        init_scale : float, default=1.0
+            Standard deviation of ``W0``.
+
+        Returns
+        -------
+        network : TwoLayerReLU
+            The network with its drawn signs.
+        W0 : ndarray of shape (n_neurons, n_inputs)
+            Initial hidden weights.
+        """
+        if init == "random":
+            W0 = init_scale * rng.standard_normal((n_neurons, n_inputs))
+            signs = rng.choice([-1.0, 1.0], size=(n_neurons, n_outputs))
+            return cls(signs), W0
+        half = n_neurons // 2
+        W_half = init_scale * rng.standard_normal((half, n_inputs))
+        signs_half = rng.choice([-1.0, 1.0], size=(half, n_outputs))
+        W0 = np.repeat(W_half, 2, axis=0)
+        signs = np.repeat(signs_half, 2, axis=0)
+        signs[1::2] *= -1.0
+        return cls(signs), W0
 
     def predict(self, W, X_tilde):
         """Network outputs ``relu(X~ W^T) A / sqrt(m)``, shape (n_samples, n_outputs).
@@ -108,7 +199,7 @@ class TwoLayerReLU:
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights)
 
 
-class ReLUJacobian(LinearOperator):
+class ReLUJacobian(JacobianOperator):
     r"""Jacobian of a two-layer ReLU network, applied without forming it.
 
     With the activation pattern ``D = 1[X~ W^T > 0] / sqrt(m)`` (n x m, scaled), output
@@ -150,7 +241,9 @@ class ReLUJacobian(LinearOperator):
         self.n_samples, self.n_inputs = n, d
         self.n_neurons, self.n_outputs = m, k
         self._gram = None
-        super().__init__(dtype=np.float64, shape=(k * n, m * d))
+        super().__init__(shape=(k * n, m * d))
+
+    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "kron_factors"})
 
     def _matmat(self, V):
         n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
@@ -180,15 +273,6 @@ class ReLUJacobian(LinearOperator):
             M = (self.pattern.T @ B.reshape(n, p * d)).reshape(m, p, d)
             out += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
         return out.reshape(m * d, p)
-
-    def _matvec(self, v):
-        return self._matmat(np.reshape(v, (-1, 1))).ravel()
-
-    def _rmatvec(self, z):
-        return self._rmatmat(np.reshape(z, (-1, 1))).ravel()
-
-    def _adjoint(self):
-        return _AdjointJacobian(self)
 
     def gram(self):
         r"""The Gram matrix ``J J^T`` by the tensor trick, cached.
@@ -281,25 +365,3 @@ class ReLUJacobian(LinearOperator):
             per_sample *= self.row_weights**2
         return np.tile(per_sample, self.n_outputs)
 
-
-class _AdjointJacobian(LinearOperator):
-    """The adjoint ``J^T`` of a :class:`ReLUJacobian`, with block products."""
-
-    def __init__(self, jac):
-        self._jac = jac
-        super().__init__(dtype=np.float64, shape=(jac.shape[1], jac.shape[0]))
-
-    def _matmat(self, Z):
-        return self._jac._rmatmat(Z)
-
-    def _rmatmat(self, V):
-        return self._jac._matmat(V)
-
-    def _matvec(self, z):
-        return self._jac._rmatvec(z)
-
-    def _rmatvec(self, v):
-        return self._jac._matvec(v)
-
-    def _adjoint(self):
-        return self._jac

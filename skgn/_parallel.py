@@ -2,6 +2,8 @@
 
 import os
 
+from joblib import effective_n_jobs
+from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
@@ -33,11 +35,11 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
     results : list
         One result per block, in order.
     """
-    blocks = [slice(i, min(i + block_size, n_items)) for i in range(0, n_items, block_size)]
+    blocks = list(gen_batches(n_items, block_size))
     if n_jobs in (None, 1) or len(blocks) == 1:
         return [func(b, **arrays) for b in blocks]
-    n_workers = min(len(blocks), os.cpu_count() or 1) if n_jobs < 0 else n_jobs
-    with threadpool_limits(limits=max(1, (os.cpu_count() or 1) // max(n_workers, 1))):
+    n_workers = min(len(blocks), effective_n_jobs(n_jobs))
+    with threadpool_limits(limits=max(1, (os.cpu_count() or 1) // n_workers)):
         return Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(func)(b, **arrays) for b in blocks
         )

@@ -22,17 +22,13 @@ from scipy.fft import dct, irfft, rfft
 from sklearn.utils import check_random_state
 
 from ._parallel import block_map
+from ._validation import Interval, InvalidParameterError
 
 # Columns (samples) or sketch rows handled per block.
 _BLOCK = 512
 
 
-def _check_components(n_components, name):
-    if isinstance(n_components, (bool, np.bool_)) or not isinstance(
-        n_components, numbers.Integral
-    ) or n_components < 1:
-        raise ValueError(f"{name}: n_components must be a positive integer, got {n_components!r}.")
-    return int(n_components)
+_N_COMPONENTS = Interval(numbers.Integral, low=1)
 
 
 def khatri_rao_rows(U, V):
@@ -171,7 +167,13 @@ class _SketchSpec:
         -------
         sketch : DrawnSketch
         """
-        s = _check_components(self.n_components, type(self).__name__)
+        try:
+            s = _N_COMPONENTS.check(self.n_components, "n_components")
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(
+                f"{type(self).__name__}: n_components must be a positive integer, got "
+                f"{self.n_components!r}."
+            ) from exc
         m, d = factor_shape
         if self._max_is_dimension and s > m * d:
             raise ValueError(

@@ -2,9 +2,11 @@
 
 The solvers know nothing about networks: they receive a
 :class:`scipy.sparse.linalg.LinearOperator` ``J`` of shape (n, P), a right-hand side of
-length n and the shift ``lam``. An operator that can form its Gram matrix cheaply (as
-the ReLU Jacobian can, by the tensor trick) exposes it as ``J.gram()``; otherwise the
-direct solver forms ``J (J^T I)`` column block by column block.
+length n, the shift ``lam`` and a fitted preconditioner. Every solver has the signature
+``solve(J, b, lam, *, rtol, maxiter, preconditioner) -> SolverResult`` and is registered
+in :data:`SOLVERS`. The direct solver forms the Gram through
+:meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
+``J (J^T I)`` for a generic operator).
 """
 
 from dataclasses import dataclass
@@ -12,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 from scipy.sparse.linalg import LinearOperator, lsqr
+
+from ._operators import as_jacobian
+from ._preconditioners import NO_PRECONDITIONER
 
 
 @dataclass(frozen=True)
@@ -53,28 +58,7 @@ class SolverResult:
 _MAX_REPLACEMENTS = 4
 
 
-def gram_matrix(J):
-    """Dense ``J J^T`` of a linear operator.
-
-    Uses ``J.gram()`` when the operator provides it, else ``J @ (J^T @ I)``.
-
-    Parameters
-    ----------
-    J : LinearOperator of shape (n, P)
-
-    Returns
-    -------
-    K : ndarray of shape (n, n)
-    """
-    if hasattr(J, "gram"):
-        return J.gram()
-    n = J.shape[0]
-    K = J.matmat(J.rmatmat(np.eye(n)))
-    # J (J^T I) is symmetric in exact arithmetic; symmetrize the rounding.
-    return 0.5 * (K + K.T)
-
-
-def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=None):
+def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER):
     """Solve ``(J J^T + lam I) g = b`` exactly by a Cholesky factorization.
 
     Forms the Gram matrix (``J.gram()`` when available: for the ReLU Jacobian this is
@@ -104,7 +88,7 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=None):
         If ``J J^T + lam I`` is not numerically positive definite; the Gauss-Newton
         loop answers by raising the damping.
     """
-    K = gram_matrix(J)
+    K = as_jacobian(J).gram()
     A = K.copy()
     A.flat[:: A.shape[0] + 1] += lam
     factor = linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
@@ -116,7 +100,7 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=None):
     return SolverResult(x=x, n_iter=0, residual_norm=resid, converged=True, solver="cholesky")
 
 
-def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
+def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER):
     """Solve ``(J J^T + lam I) g = b`` matrix-free by (preconditioned) conjugate gradients.
 
     Each iteration applies ``J`` and ``J^T`` once (``4 n P`` flops for the ReLU
@@ -144,8 +128,8 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
         Relative tolerance on the true residual ``||b - J p - lam g|| / ||b||``.
     maxiter : int, default=None
         Maximum iterations; ``None`` means ``max(n, 50)``.
-    preconditioner : fitted preconditioner, default=None
-        Object with ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``); CG uses
+    preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
+        Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``); CG uses
         ``M^{-1} = R^{-1} R^{-T}``.
 
     Returns
@@ -157,9 +141,10 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
     n, P = J.shape
     if maxiter is None:
         maxiter = max(n, 50)
+
     def precondition(v):
         # M^{-1} v = R^{-1} R^{-T} v
-        return v if preconditioner is None else preconditioner.apply(preconditioner.apply_t(v))
+        return preconditioner.apply(preconditioner.apply_t(v))
 
     b_norm = np.linalg.norm(b)
     g, p = np.zeros(n), np.zeros(P)
@@ -201,12 +186,12 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
         residual_norm=resid,
         converged=bool(resid <= rtol * (1 + 1e-8)),
         solver="cg",
-        preconditioner=_name(preconditioner),
+        preconditioner=preconditioner.name,
         jtx=p,
     )
 
 
-def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
+def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER):
     """Minimum-norm solution of ``[J, sqrt(lam) I] z = b`` by row-preconditioned LSQR.
 
     The minimum-norm ``z = [p; q]`` is ``p = J^T g`` and ``q = sqrt(lam) g`` with
@@ -229,8 +214,8 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
         preconditioned, residual).
     maxiter : int, default=None
         Maximum iterations; ``None`` means ``max(n, 50)``.
-    preconditioner : fitted preconditioner, default=None
-        Object with ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
+    preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
+        Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
 
     Returns
     -------
@@ -241,9 +226,7 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
     if maxiter is None:
         maxiter = max(n, 50)
     root = np.sqrt(lam)
-    pre = preconditioner
-    left = (lambda v: v) if pre is None else pre.apply_t
-    right = (lambda v: v) if pre is None else pre.apply
+    left, right = preconditioner.apply_t, preconditioner.apply
 
     def matvec(z):
         return left(J.matvec(z[:P]) + root * z[P:])
@@ -275,13 +258,25 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=None):
         residual_norm=resid,
         converged=bool(resid <= rtol * (1 + 1e-8)),
         solver="lsqr",
-        preconditioner=_name(preconditioner),
+        preconditioner=preconditioner.name,
         jtx=p,
     )
 
 
-def _name(preconditioner):
-    return "none" if preconditioner is None else preconditioner.name
-
-
 SOLVERS = {"cholesky": solve_cholesky, "cg": solve_cg, "lsqr": solve_lsqr}
+
+
+def solver_name(solve):
+    """The name under which :data:`SOLVERS` registers ``solve`` (else its ``__name__``).
+
+    Parameters
+    ----------
+    solve : callable
+        A solver.
+
+    Returns
+    -------
+    name : str
+        Its registered name.
+    """
+    return next((name for name, f in SOLVERS.items() if f is solve), solve.__name__)

@@ -1,122 +1,121 @@
-"""Validation of parameters and sample weights.
+"""Declarative parameter checks on :func:`sklearn.utils.check_scalar`, and sample weights.
 
 scikit-learn's ``_parameter_constraints`` machinery and ``_check_sample_weight`` are
-private API, so skgn validates with the public :func:`sklearn.utils.check_scalar` rules
-re-stated here. Errors are :class:`InvalidParameterError`, which (as in scikit-learn)
-is both a ``ValueError`` and a ``TypeError``.
+private API. Each estimator parameter is instead declared once as an :class:`Interval` or
+:class:`Options` spec; :func:`validate_params` runs the numeric ones through the public
+:func:`sklearn.utils.check_scalar` and raises :class:`InvalidParameterError`, which (as in
+scikit-learn) is both a ``ValueError`` and a ``TypeError``, with a message that names the
+parameter and what it accepts.
 """
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_scalar
 
 
 class InvalidParameterError(ValueError, TypeError):
     """Raised when an estimator parameter has a wrong type or value."""
 
 
-def check_real(value, name, *, low=None, low_inclusive=True, high=None):
-    """Check that ``value`` is a real number within bounds.
+@dataclass(frozen=True)
+class Interval:
+    """A real or integer parameter in ``[low, high]`` (either end open or unbounded).
 
     Parameters
     ----------
-    value : object
-        The value to check.
-    name : str
-        Parameter name used in the error message.
-    low, high : float, default=None
-        Bounds; ``None`` means unbounded.
-    low_inclusive : bool, default=True
-        Whether ``low`` itself is allowed.
+    kind : {numbers.Real, numbers.Integral}
+        Accepted type; ``bool`` is never accepted.
+    low, high : float or None
+        Bounds; ``None`` means unbounded on that side.
+    closed : {'both', 'left', 'right', 'neither'}
+        Which bounds are allowed values.
+    allow_none : bool
+        Whether ``None`` is accepted (and returned as is).
+    """
+
+    kind: type
+    low: float = None
+    high: float = None
+    closed: str = "both"
+    allow_none: bool = False
+
+    def check(self, value, name):
+        """Return ``value`` as ``int`` or ``float``, or raise :class:`InvalidParameterError`."""
+        if value is None and self.allow_none:
+            return None
+        noun = "an integer" if self.kind is numbers.Integral else "a real number"
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.kind):
+            raise InvalidParameterError(
+                f"The '{name}' parameter must be {noun}, got {value!r} of type "
+                f"{type(value).__name__}."
+            )
+        if self.kind is numbers.Real and not np.isfinite(value):
+            raise InvalidParameterError(f"The '{name}' parameter must be finite, got {value}.")
+        try:
+            check_scalar(value, name, self.kind, min_val=self.low, max_val=self.high,
+                         include_boundaries=self.closed)
+        except ValueError as exc:
+            raise InvalidParameterError(
+                f"The '{name}' parameter must be {self._violated_bound(value)}, got {value}."
+            ) from exc
+        return int(value) if self.kind is numbers.Integral else float(value)
+
+    def _violated_bound(self, value):
+        low_closed = self.closed in ("both", "left")
+        if self.low is not None and (value < self.low or (value == self.low and not low_closed)):
+            return (">= " if low_closed else "> ") + f"{self.low}"
+        return ("<= " if self.closed in ("both", "right") else "< ") + f"{self.high}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """A parameter that takes one of a few fixed values (strings or booleans).
+
+    Parameters
+    ----------
+    values : tuple
+        The allowed values.
+    """
+
+    values: tuple
+
+    def check(self, value, name):
+        """Return ``value``, or raise :class:`InvalidParameterError`."""
+        if not isinstance(value, (str, bool, np.bool_)) or value not in self.values:
+            allowed = ", ".join(repr(o) for o in self.values)
+            raise InvalidParameterError(
+                f"The '{name}' parameter must be one of {allowed}; got {value!r}."
+            )
+        return value
+
+
+BOOLEAN = Options((True, False))
+
+
+def validate_params(values, specs):
+    """Check every parameter against its spec.
+
+    Parameters
+    ----------
+    values : dict
+        ``{name: value}``, for example ``estimator.get_params()``.
+    specs : dict
+        ``{name: Interval or Options}``; parameters without a spec are returned as given.
 
     Returns
     -------
-    value : float
+    checked : dict
+        The values, converted (``int``, ``float``) where a spec says so.
 
     Raises
     ------
     InvalidParameterError
-        If ``value`` is not a finite real number in range.
+        For the first parameter that fails its spec.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be a real number, got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    value = float(value)
-    if not np.isfinite(value):
-        raise InvalidParameterError(f"The '{name}' parameter must be finite, got {value}.")
-    if low is not None and (value < low or (value == low and not low_inclusive)):
-        op = ">=" if low_inclusive else ">"
-        raise InvalidParameterError(f"The '{name}' parameter must be {op} {low}, got {value}.")
-    if high is not None and value > high:
-        raise InvalidParameterError(f"The '{name}' parameter must be <= {high}, got {value}.")
-    return value
-
-
-def check_int(value, name, *, low=None, allow_none=False):
-    """Check that ``value`` is an integer ``>= low`` (or None when allowed).
-
-    Parameters
-    ----------
-    value : object
-        The value to check.
-    name : str
-        Parameter name used in the error message.
-    low : int, default=None
-        Smallest allowed value.
-    allow_none : bool, default=False
-        Whether ``None`` is accepted.
-
-    Returns
-    -------
-    value : int or None
-
-    Raises
-    ------
-    InvalidParameterError
-        If ``value`` is not an integer in range.
-    """
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be an integer, got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    if low is not None and value < low:
-        raise InvalidParameterError(f"The '{name}' parameter must be >= {low}, got {value}.")
-    return int(value)
-
-
-def check_option(value, name, options):
-    """Check that ``value`` is one of ``options``.
-
-    Parameters
-    ----------
-    value : object
-        The value to check.
-    name : str
-        Parameter name used in the error message.
-    options : sequence
-        Allowed values.
-
-    Returns
-    -------
-    value : object
-
-    Raises
-    ------
-    InvalidParameterError
-        If ``value`` is not in ``options``.
-    """
-    if not isinstance(value, (str, bool, np.bool_)) or value not in options:
-        allowed = ", ".join(repr(o) for o in options)
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be one of {allowed}; got {value!r}."
-        )
-    return value
+    return {name: specs[name].check(value, name) if name in specs else value
+            for name, value in values.items()}
 
 
 def check_sample_weight(sample_weight, n_samples):

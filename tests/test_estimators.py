@@ -16,12 +16,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skgn import InvalidParameterError, SketchedGNRegressor
+from skgn._cost_model import resolve_paths
 
 
 @pytest.fixture
 def data():
     X, y = make_friedman1(n_samples=120, n_features=6, noise=0.5, random_state=0)
     return X, y
+
+
+@pytest.fixture(scope="module")
+def friedman300():
+    return make_friedman1(n_samples=300, n_features=5, noise=0.3, random_state=0)
 
 
 # ---------------------------------------------------------------- bad input
@@ -211,6 +217,34 @@ def test_wide_regime_through_estimator():
     assert reg.score(X, y) > 0.9999
     assert reg.n_iter_ <= 10
     assert np.all(np.diff(reg.loss_curve_) <= 0)
+
+
+@pytest.mark.parametrize(
+    "solver, preconditioner",
+    [("auto", "auto"), ("cg", "nystrom"), ("lsqr", "sketch"), ("cg", "jacobi"), ("cg", "none")],
+)
+def test_history_records_the_paths_used(friedman300, solver, preconditioner):
+    X, y = friedman300
+    reg = SketchedGNRegressor(n_neurons=128, solver=solver, preconditioner=preconditioner,
+                              n_landmarks=50, random_state=0, max_iter=5, tol=0.0)
+    with pytest.warns(ConvergenceWarning):
+        reg.fit(X, y)
+    expected = resolve_paths(solver, preconditioner, len(y), 128, 6, 3.0, 50)
+    for entry in reg.history_:
+        assert (entry["solver"], entry["preconditioner"]) == expected
+        assert entry["inner_iterations"] >= (0 if expected[0] == "cholesky" else 1)
+    if expected[1] != "none":
+        assert reg.history_[0]["preconditioner_fitted"]
+
+
+def test_preconditioner_is_reused_across_steps(friedman300):
+    X, y = friedman300
+    reg = SketchedGNRegressor(n_neurons=256, solver="cg", preconditioner="sketch",
+                              random_state=0, max_iter=8, tol=0.0)
+    with pytest.warns(ConvergenceWarning):
+        reg.fit(X, y)
+    fitted = [h["preconditioner_fitted"] for h in reg.history_]
+    assert fitted[0] and not all(fitted)
 
 
 # ---------------------------------------------------------------- composition

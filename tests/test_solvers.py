@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.sparse.linalg import aslinearoperator
 
-from skgn._solvers import SOLVERS, SolverResult, gram_matrix, solve_cg, solve_cholesky
+from skgn._solvers import SOLVERS, SolverResult, solve_cg, solve_cholesky
 
 
 def _operator(n=25, P=60, seed=0):
@@ -30,11 +30,6 @@ def test_solvers_match_dense_solve(name, lam):
     if result.jtx is not None:
         assert_allclose(result.jtx, M.T @ expected, rtol=1e-9, atol=1e-12)
     assert result.residual_norm <= 1e-12
-
-
-def test_gram_matrix_generic_operator():
-    M, J, _ = _operator()
-    assert_allclose(gram_matrix(J), M @ M.T, rtol=1e-12)
 
 
 def test_cholesky_raises_on_indefinite_system():

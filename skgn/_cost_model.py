@@ -1,0 +1,119 @@
+"""The cost model that resolves ``solver='auto'`` and ``preconditioner='auto'``.
+
+Every path is costed in flops and bytes from the problem's sizes alone (no data is
+touched); :func:`resolve_paths` takes the cheapest path whose memory fits.
+"""
+
+import os
+
+# Inner iterations the cost model assumes for a preconditioned solve: measured 13-17
+# (sketch, sketch_size 3) and 12-19 (Nystrom, 500 landmarks) to rtol 1e-6 at
+# n = 1k..8k, m = 4096, d = 20 (benchmarks/bench_paths.py), with margin.
+_ITERS_SKETCH, _ITERS_NYSTROM = 20, 25
+# A Jacobian product runs at a fraction of GEMM speed (memory-bound); weight its flops.
+_JAC_PRODUCT_PENALTY = 2.0
+
+
+def available_memory():
+    """Half the physical memory in bytes (the budget of the cost model).
+
+    Returns
+    -------
+    budget : float
+        Bytes.
+    """
+    try:
+        return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500):
+    """Estimate the flops and bytes of one Gauss-Newton step on each solver path.
+
+    ``N = n_rows`` (samples times outputs), ``m = n_neurons``, ``d = n_inputs``,
+    ``P = m d``, ``s = sketch_size N``, ``L = min(n_landmarks, N)``; a Jacobian product
+    (``2 N P`` flops) is weighted by 2 because it runs memory-bound.
+
+    - ``('cholesky', 'none')``: Gram by the tensor trick and its Cholesky factor,
+      ``2 N^2 (m + d) + N^3 / 3`` flops, ``16 N^2`` bytes.
+    - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and about 25 PCG
+      iterations, ``2 N L (m + d) + 2 N L^2 + 25 (4 N P)`` flops, ``24 N L`` bytes.
+    - ``('lsqr', 'sketch')``: a tensor sketch, the Cholesky factor of the ``s x N`` sketch
+      and about 20 LSQR iterations, ``2 s N^2 + N^3 / 3 + 20 (4 N P)`` flops,
+      ``8 (s + N) N`` bytes.
+
+    Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes).
+
+    Parameters
+    ----------
+    n_rows, n_neurons, n_inputs : int
+        ``N``, ``m`` and ``d``.
+    sketch_size : float, default=3.0
+        ``s / N``.
+    n_landmarks : int, default=500
+        Nystrom landmarks.
+
+    Returns
+    -------
+    costs : dict
+        ``{(solver, preconditioner): (flops, bytes)}``.
+    """
+    N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
+    P, s, L = m * d, sketch_size * N, float(min(n_landmarks, n_rows))
+    jac = _JAC_PRODUCT_PENALTY * 4 * N * P
+    pattern = 8 * N * m
+    return {
+        ("cholesky", "none"): (2 * N**2 * (m + d) + N**3 / 3, 16 * N**2 + pattern),
+        ("cg", "nystrom"): (
+            2 * N * L * (m + d) + 2 * N * L**2 + _ITERS_NYSTROM * jac, 24 * N * L + pattern
+        ),
+        ("lsqr", "sketch"): (2 * s * N**2 + N**3 / 3 + _ITERS_SKETCH * jac,
+                             8 * (s + N) * N + pattern),
+    }
+
+
+def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
+                   n_landmarks, memory=None):
+    """Resolve ``'auto'`` with the cost model: the cheapest path whose memory fits.
+
+    A path is ``(solver, preconditioner)``; the preconditioner's cost does not depend on
+    whether CG or LSQR runs on it. An explicit preconditioner asks for an iterative
+    solver; an explicit iterative solver takes the cheapest preconditioner.
+
+    Parameters
+    ----------
+    solver : {'auto', 'cholesky', 'cg', 'lsqr'}
+        Requested solver.
+    preconditioner : {'auto', 'none', 'jacobi', 'sketch', 'nystrom'}
+        Requested preconditioner.
+    n_rows, n_neurons, n_inputs : int
+        ``N`` (samples times outputs), ``m`` and ``d``.
+    sketch_size : float
+        ``s / N``.
+    n_landmarks : int
+        Nystrom landmarks.
+    memory : float, default=None
+        Budget in bytes; ``None`` means :func:`available_memory`.
+
+    Returns
+    -------
+    solver, preconditioner : str
+        The resolved path.
+    """
+    if solver == "cholesky":
+        return "cholesky", "none"
+    if solver != "auto" and preconditioner != "auto":
+        return solver, preconditioner
+    costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
+                       n_landmarks=n_landmarks)
+    if solver != "auto" or preconditioner != "auto":
+        costs = {k: v for k, v in costs.items() if k[0] != "cholesky"}
+    budget = available_memory() if memory is None else memory
+    fitting = {k: v for k, v in costs.items() if v[1] <= budget}
+    if fitting:
+        best = min(fitting, key=lambda k: fitting[k][0])
+    else:
+        best = min(costs, key=lambda k: costs[k][1])
+    return (best[0] if solver == "auto" else solver,
+            best[1] if preconditioner == "auto" else preconditioner)

@@ -1,0 +1,171 @@
+"""The state a fit produces and a warm start resumes, as one object.
+
+:class:`FitState` is the single list of an estimator's fitted attributes: ``fit`` builds
+it (fresh, or read back from the estimator for a warm start), extends it with a
+Gauss-Newton result, and stores it; callbacks see the attributes of a fit stopped at any
+weights through :meth:`FitState.attributes`.
+"""
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+# Fields stored as private attributes (``_name``); every other field ``name`` is the
+# public fitted attribute ``name_``.
+_PRIVATE = ("y_ndim", "lm_state")
+
+
+def target_scaling(Y, sample_weight, normalize):
+    """Weighted column means and standard deviations of ``Y`` (zero spread -> 1).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Weights.
+    normalize : bool
+        Whether to scale at all (else mean 0, scale 1).
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_outputs,)
+        ``Y`` is fitted as ``(Y - mean) / scale``.
+    """
+    k = Y.shape[1]
+    if not normalize:
+        return np.zeros(k), np.ones(k)
+    mean = np.average(Y, axis=0, weights=sample_weight)
+    std = np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=sample_weight))
+    # A constant target (or one whose spread is at rounding level) is only centered.
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+    return mean, np.where(std > tiny, std, 1.0)
+
+
+@dataclass
+class FitState:
+    """Everything a fitted :class:`~skgn.SketchedGNRegressor` holds.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_neurons, n_inputs)
+        Trained hidden weights.
+    initial_weights : ndarray of shape (n_neurons, n_inputs)
+        Initialization ``W0``, the anchor of the ridge term.
+    output_signs : ndarray of shape (n_neurons, n_outputs)
+        Fixed output signs.
+    y_mean, y_scale : ndarray of shape (n_outputs,)
+        Target scaling.
+    y_ndim : int
+        Dimensions of the ``y`` given to ``fit`` (1 or 2).
+    n_features_in : int
+        Features seen in ``fit``.
+    n_outputs : int
+        Number of outputs.
+    n_iter : int
+        Gauss-Newton steps over all (warm-started) fits.
+    loss_curve, history : list
+        Objective after each accepted step; one dict per attempted step.
+    lm_state : LMState or None
+        Levenberg-Marquardt state to continue from.
+    validation_scores, validation_loss_curve : list or None
+        Early-stopping scores (``None`` without early stopping).
+    best_validation_score : float or None
+        Best validation R^2.
+    converged : bool
+        Whether the last fit met a stopping rule.
+    """
+
+    weights: np.ndarray
+    initial_weights: np.ndarray
+    output_signs: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+    y_ndim: int
+    n_features_in: int
+    n_outputs: int
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+    lm_state: object = None
+    validation_scores: list = None
+    validation_loss_curve: list = None
+    best_validation_score: float = None
+    converged: bool = False
+
+    @staticmethod
+    def attribute_name(name):
+        """The estimator attribute that stores field ``name``."""
+        return f"_{name}" if name in _PRIVATE else f"{name}_"
+
+    @classmethod
+    def from_estimator(cls, estimator):
+        """Read the state back from a fitted estimator (for a warm start).
+
+        Parameters
+        ----------
+        estimator : SketchedGNRegressor
+            A fitted estimator.
+
+        Returns
+        -------
+        state : FitState
+            Its state.
+        """
+        return cls(**{f.name: getattr(estimator, cls.attribute_name(f.name))
+                      for f in fields(cls)})
+
+    def attributes(self, weights=None):
+        """The fitted attributes, as ``{attribute name: value}``.
+
+        Parameters
+        ----------
+        weights : ndarray, default=None
+            Report these weights (a copy) instead of the state's, as a fit stopped
+            there would have (for callbacks).
+
+        Returns
+        -------
+        attributes : dict
+            Attribute names (``weights_``, ``_y_ndim``, ...) and values.
+        """
+        state = self if weights is None else replace(self, weights=np.array(weights, copy=True))
+        return {self.attribute_name(f.name): getattr(state, f.name) for f in fields(state)}
+
+    def extended(self, result, early_stopping=None):
+        """The state after a Gauss-Newton result (and its early stopping, if any).
+
+        Parameters
+        ----------
+        result : GNResult
+            The result of this fit's loop; its step numbers start at 1.
+        early_stopping : EarlyStopping, default=None
+            Validation scores of this fit; its best weights replace the last ones.
+
+        Returns
+        -------
+        state : FitState
+            A new state; ``self`` is unchanged.
+        """
+        history = [{**entry, "step": entry["step"] + self.n_iter} for entry in result.history]
+        update = {
+            "weights": result.params,
+            "n_iter": self.n_iter + result.n_iter,
+            "loss_curve": list(self.loss_curve) + result.loss_curve,
+            "history": list(self.history) + history,
+            "lm_state": result.state,
+            "converged": result.converged,
+            "validation_scores": None,
+            "validation_loss_curve": None,
+            "best_validation_score": None,
+        }
+        if early_stopping is not None:
+            update.update(
+                weights=early_stopping.best_W,
+                validation_scores=list(self.validation_scores or []) + early_stopping.scores,
+                validation_loss_curve=(list(self.validation_loss_curve or [])
+                                       + early_stopping.losses),
+                best_validation_score=early_stopping.best_score,
+                converged=result.converged or early_stopping.stopped,
+            )
+        return replace(self, **update)

@@ -1,0 +1,164 @@
+"""The Jacobian operator protocol: a LinearOperator with declared structured products.
+
+Solvers and preconditioners see a Jacobian only through :class:`JacobianOperator`. Besides
+the products ``J V`` and ``J^T Z`` it offers four structured quantities, each with a
+generic implementation from those products:
+
+=====================  ===========================================  =====================
+method                 returns                                      generic cost
+=====================  ===========================================  =====================
+``gram()``             ``J J^T`` (n x n)                            ``n`` adjoint products
+``gram_columns(c)``    ``(J J^T)[:, c]``                            ``len(c)`` products
+``squared_row_norms``  ``diag(J J^T)``                              ``n`` products
+``kron_factors()``     ``U``, ``V`` with row ``q`` = ``U_q (x) V_q``  none (not available)
+=====================  ===========================================  =====================
+
+A subclass that computes one of them faster (the ReLU Jacobian forms its Gram by the
+tensor trick) overrides it and lists it in :attr:`JacobianOperator.capabilities`; callers
+that choose an algorithm by cost read that declaration instead of probing attributes.
+:func:`as_jacobian` wraps any :class:`scipy.sparse.linalg.LinearOperator` with the generic
+implementations.
+"""
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+
+class JacobianOperator(LinearOperator):
+    """Base class of Jacobian operators (float64, shape ``(n, P)``).
+
+    Subclasses implement ``_matmat`` and ``_rmatmat`` (and may override the structured
+    methods below, declaring them in ``capabilities``).
+
+    Attributes
+    ----------
+    capabilities : frozenset of str
+        The structured methods this operator computes faster than the generic products:
+        a subset of ``{'gram', 'gram_columns', 'squared_row_norms', 'kron_factors'}``.
+    """
+
+    capabilities = frozenset()
+
+    def __init__(self, shape):
+        super().__init__(dtype=np.float64, shape=shape)
+
+    def _matvec(self, v):
+        return self._matmat(np.reshape(v, (-1, 1))).ravel()
+
+    def _rmatvec(self, z):
+        return self._rmatmat(np.reshape(z, (-1, 1))).ravel()
+
+    def _adjoint(self):
+        return _AdjointOperator(self)
+
+    def gram(self):
+        """The Gram matrix ``J J^T``.
+
+        Returns
+        -------
+        K : ndarray of shape (n, n)
+            ``J (J^T I)``, symmetrized.
+        """
+        K = self.matmat(self.rmatmat(np.eye(self.shape[0])))
+        # J (J^T I) is symmetric in exact arithmetic; symmetrize the rounding.
+        return 0.5 * (K + K.T)
+
+    def gram_columns(self, columns):
+        """The columns ``(J J^T)[:, columns]``.
+
+        Parameters
+        ----------
+        columns : array-like of int
+            Row indices of ``J``.
+
+        Returns
+        -------
+        C : ndarray of shape (n, len(columns))
+            The requested Gram columns.
+        """
+        E = np.zeros((self.shape[0], len(columns)))
+        E[columns, np.arange(len(columns))] = 1.0
+        return self.matmat(self.rmatmat(E))
+
+    def squared_row_norms(self):
+        """The diagonal of ``J J^T``.
+
+        Returns
+        -------
+        diag : ndarray of shape (n,)
+            Squared norms of the rows of ``J``.
+        """
+        return np.array([self.gram_columns([q])[q, 0] for q in range(self.shape[0])])
+
+    def kron_factors(self):
+        """Factors ``U`` (n x a) and ``V`` (n x b) with row ``q`` of ``J`` = ``U[q] (x) V[q]``.
+
+        Only operators that declare ``'kron_factors'`` in :attr:`capabilities` have them.
+
+        Returns
+        -------
+        U, V : ndarray
+            The Kronecker factors of the rows.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no Kronecker-structured rows.")
+
+
+class _AdjointOperator(LinearOperator):
+    """The adjoint ``J^T`` of a :class:`JacobianOperator`, with block products."""
+
+    def __init__(self, jac):
+        self._jac = jac
+        super().__init__(dtype=np.float64, shape=(jac.shape[1], jac.shape[0]))
+
+    def _matmat(self, Z):
+        return self._jac._rmatmat(Z)
+
+    def _rmatmat(self, V):
+        return self._jac._matmat(V)
+
+    def _matvec(self, z):
+        return self._jac._rmatvec(z)
+
+    def _rmatvec(self, v):
+        return self._jac._matvec(v)
+
+    def _adjoint(self):
+        return self._jac
+
+
+class _WrappedOperator(JacobianOperator):
+    """A plain LinearOperator seen as a Jacobian: generic structured methods only."""
+
+    def __init__(self, op):
+        self._op = op
+        super().__init__(op.shape)
+
+    def _matmat(self, V):
+        return self._op.matmat(V)
+
+    def _rmatmat(self, Z):
+        return self._op.rmatmat(Z)
+
+    def _matvec(self, v):
+        return self._op.matvec(v)
+
+    def _rmatvec(self, z):
+        return self._op.rmatvec(z)
+
+
+def as_jacobian(J):
+    """Return ``J`` as a :class:`JacobianOperator` (wrapping it if it is not one).
+
+    Parameters
+    ----------
+    J : JacobianOperator, LinearOperator or array-like of shape (n, P)
+        The operator.
+
+    Returns
+    -------
+    J : JacobianOperator
+        ``J`` itself, or a wrapper with the generic structured methods.
+    """
+    if isinstance(J, JacobianOperator):
+        return J
+    return _WrappedOperator(aslinearoperator(J))

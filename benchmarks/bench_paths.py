@@ -27,21 +27,32 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skgn._estimators import _init_weights, _resolve_paths, path_costs
-from skgn._gauss_newton import gauss_newton
+from skgn._cost_model import path_costs, resolve_paths
+from skgn._gauss_newton import LMState, gauss_newton
 from skgn._network import TwoLayerReLU, add_bias_feature
-from skgn._preconditioners import NystromPreconditioner, SketchPreconditioner
+from skgn._preconditioners import (
+    NO_PRECONDITIONER,
+    NystromPreconditioner,
+    SketchPreconditioner,
+)
+from skgn._solvers import solve_cg, solve_cholesky, solve_lsqr
 
 PATHS = {
-    "cholesky": ("cholesky", None),
-    "cg+nystrom": ("cg", lambda: NystromPreconditioner(500, random_state=0)),
-    "lsqr+sketch": ("lsqr", lambda: SketchPreconditioner("tensor_srht", random_state=0)),
-    "cg+none": ("cg", None),
+    "cholesky": (solve_cholesky, lambda: NO_PRECONDITIONER),
+    "cg+nystrom": (solve_cg, lambda: NystromPreconditioner(n_landmarks=500, random_state=0)),
+    "lsqr+sketch": (solve_lsqr, lambda: SketchPreconditioner(random_state=0)),
+    "cg+none": (solve_cg, lambda: NO_PRECONDITIONER),
 }
-# Keys of skgn.path_costs for the modelled paths.
+# Keys of skgn._cost_model.path_costs for the modelled paths.
 MODEL = {"cholesky": ("cholesky", "none"), "cg+nystrom": ("cg", "nystrom"),
          "lsqr+sketch": ("lsqr", "sketch")}
 INNER_RTOL, INNER_MAX_ITER = 1e-6, 500
+
+
+def _init(m, n_inputs):
+    """Symmetric initial weights and signs of width ``m``."""
+    network, W0 = TwoLayerReLU.initialize(np.random.RandomState(0), n_inputs, 1, n_neurons=m)
+    return W0, network.signs
 
 
 def one_step(path, X_tilde, y, W0, signs):
@@ -52,12 +63,12 @@ def one_step(path, X_tilde, y, W0, signs):
 
 
 def _timed_step(path, X_tilde, y, W0, signs):
-    solver, factory = PATHS[path]
+    solve, factory = PATHS[path]
     tracemalloc.start()
     start = time.perf_counter()
     result = gauss_newton(TwoLayerReLU(signs), W0, W0, X_tilde, y[:, None], alpha=1.0,
-                          solver=solver, preconditioner=factory, max_iter=1,
-                          inner_max_iter=INNER_MAX_ITER, state={"inner_rtol": INNER_RTOL})
+                          solve=solve, preconditioner=factory(), max_iter=1,
+                          inner_max_iter=INNER_MAX_ITER, state=LMState(inner_rtol=INNER_RTOL))
     seconds = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -78,7 +89,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     # Warm up BLAS, FFT and the import machinery before the first timing.
     Xw = add_bias_feature(rng.standard_normal((200, d)), True)
-    Ww, sw = _init_weights(np.random.RandomState(0), "symmetric", 1.0, 256, d + 1, 1)
+    Ww, sw = _init(256, d + 1)
     for path in PATHS:
         _timed_step(path, Xw, rng.standard_normal(200), Ww, sw)
     rows, times, autos = [], {p: [] for p in PATHS}, []
@@ -88,8 +99,8 @@ def main(argv=None):
         y = np.maximum(X @ teacher.T, 0).sum(1) / 8
         y = (y - y.mean()) / y.std()
         X_tilde = add_bias_feature(X, True)
-        W0, signs = _init_weights(np.random.RandomState(0), "symmetric", 1.0, m, d + 1, 1)
-        auto = _resolve_paths("auto", "auto", n, m, d + 1, 3.0, 500)
+        W0, signs = _init(m, d + 1)
+        auto = resolve_paths("auto", "auto", n, m, d + 1, 3.0, 500)
         model = path_costs(n, m, d + 1)
         cheapest = min(f for f, _ in model.values())
         measured = {}
@@ -137,7 +148,7 @@ def main(argv=None):
     X_tilde = add_bias_feature(X, True)
     m_times = {"cholesky": [], "cg+nystrom": []}
     for width in widths:
-        W0, signs = _init_weights(np.random.RandomState(0), "symmetric", 1.0, width, d + 1, 1)
+        W0, signs = _init(width, d + 1)
         for path in m_times:
             m_times[path].append(one_step(path, X_tilde, y, W0, signs)[0])
     lines += ["", f"Per-step seconds against n_neurons at n = {n_sweep}:", "",

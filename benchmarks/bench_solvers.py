@@ -9,7 +9,7 @@ Usage::
 Part 1 builds an ill-conditioned Gram (d = 2 inputs, width 10 n) and sweeps the shift
 ``lam`` so that ``cond(J J^T + lam I)`` spans many decades; it counts the CG iterations to
 a relative residual of 1e-8 without a preconditioner, with the sketch preconditioner
-(TensorSRHT, oversampling 3) and with Nystrom (n / 10 landmarks). Part 2 measures the
+(TensorSRHT, sketch_size 3) and with Nystrom (n / 10 landmarks). Part 2 measures the
 float64 GEMM rate of this machine, then times ``J v``, ``J^T z`` and 16-vector blocks of
 both at m = 4096, d = 20. Writes ``benchmarks/solvers.md`` and
 ``benchmarks/iterations_vs_kappa.png``.
@@ -27,8 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skgn import NystromPreconditioner, SketchPreconditioner, solve_cg
 from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._preconditioners import NystromPreconditioner, SketchPreconditioner
+from skgn._solvers import solve_cg
 
 HERE = Path(__file__).parent
 
@@ -52,8 +53,8 @@ def iterations_vs_kappa(n):
         its = {}
         for name, pre in (
             ("cg", None),
-            ("cg+sketch", SketchPreconditioner("tensor_srht", random_state=0).fit(J, lam)),
-            ("cg+nystrom", NystromPreconditioner(n // 10, random_state=0).fit(J, lam)),
+            ("cg+sketch", SketchPreconditioner(random_state=0).fit(J, lam)),
+            ("cg+nystrom", NystromPreconditioner(n_landmarks=n // 10, random_state=0).fit(J, lam)),
         ):
             res = solve_cg(J, b, lam, rtol=1e-8, maxiter=2000, preconditioner=pre)
             its[name] = res.n_iter if res.converged else np.nan

@@ -30,8 +30,10 @@ from sklearn.model_selection import KFold, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skgn import SketchedGNRegressor, SketchPreconditioner, ntk, solve_cg, solve_lsqr
+from skgn import SketchedGNRegressor, ntk
 from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._preconditioners import SketchPreconditioner
+from skgn._solvers import solve_cg, solve_lsqr
 from skgn._sketching import SKETCHES
 
 HERE = Path(__file__).parent
@@ -126,7 +128,7 @@ def sketch_quality():
              "|---|---|---|---|---|---|---|---|"]
     for name in sorted(SKETCHES):
         for gamma in (2, 3, 4):
-            pre = SketchPreconditioner(name, oversampling=gamma, random_state=0).fit(J, 0.0)
+            pre = SketchPreconditioner(sketch=name, sketch_size=gamma, random_state=0).fit(J, 0.0)
             R_inv = pre.apply(np.eye(n))
             A = R_inv.T @ K @ R_inv
             e = np.linalg.eigvalsh(0.5 * (A + A.T))

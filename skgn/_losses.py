@@ -61,22 +61,7 @@ class SquaredLoss(Loss):
     """Half the weighted squared error, ``1/2 sum_i s_i ||f(x_i) - y_i||^2``."""
 
     def evaluate(self, outputs, Y, sample_weight=None):
-        """Evaluate the squared error.
-
-        Parameters
-        ----------
-        outputs : ndarray of shape (n_samples, n_outputs)
-            Network outputs ``f(x_i)``.
-        Y : ndarray of shape (n_samples, n_outputs)
-            Targets.
-        sample_weight : ndarray of shape (n_samples,) or None
-            Weights ``s_i``.
-
-        Returns
-        -------
-        terms : LossTerms
-            ``value = 1/2 sum_i s_i ||r_i||^2`` with ``r = outputs - Y``; identity curvature.
-        """
+        """``value = 1/2 sum_i s_i ||r_i||^2``, ``r = outputs - Y``, identity curvature."""
         residual = outputs - Y
         sq = np.einsum("ij,ij->i", residual, residual)
         data = sq.sum() if sample_weight is None else sample_weight @ sq

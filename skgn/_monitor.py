@@ -300,12 +300,6 @@ def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, va
                 "progress_bar=True needs tqdm: pip install 'skgn[progress]'."
             ) from exc
         progress = tqdm(total=max_iter, desc="Gauss-Newton", unit="step")
-    return FitMonitor(
-        callback_context=callback_context,
-        verbose=verbose,
-        progress=progress,
-        early_stopping=early,
-        callback_kwargs=callback_kwargs,
-        reconstruct=reconstruct,
-        step_offset=step_offset,
-    )
+    return FitMonitor(callback_context=callback_context, verbose=verbose, progress=progress,
+                      early_stopping=early, callback_kwargs=callback_kwargs,
+                      reconstruct=reconstruct, step_offset=step_offset)

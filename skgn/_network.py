@@ -180,22 +180,7 @@ class TwoLayerReLU(Network):
         return (Z @ self.signs) / np.sqrt(self.n_neurons)
 
     def jacobian(self, W, X_tilde, row_weights=None):
-        """Jacobian of the outputs with respect to ``vec(W)`` at ``W``.
-
-        Parameters
-        ----------
-        W : ndarray of shape (n_neurons, n_inputs)
-            Hidden weights at which to linearize.
-        X_tilde : ndarray of shape (n_samples, n_inputs)
-            Inputs with the bias column appended.
-        row_weights : ndarray of shape (n_samples,), default=None
-            Per-sample factors ``sqrt(s_i)`` applied to the rows (weighted least squares).
-
-        Returns
-        -------
-        J : ReLUJacobian
-            Linear operator of shape ``(n_outputs * n_samples, n_neurons * n_inputs)``.
-        """
+        """The Jacobian at ``W`` (see :meth:`Network.jacobian`): a :class:`ReLUJacobian`."""
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights)
 
 

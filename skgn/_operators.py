@@ -139,12 +139,6 @@ class _WrappedOperator(JacobianOperator):
     def _rmatmat(self, Z):
         return self._op.rmatmat(Z)
 
-    def _matvec(self, v):
-        return self._op.matvec(v)
-
-    def _rmatvec(self, z):
-        return self._op.rmatvec(z)
-
 
 def as_jacobian(J):
     """Return ``J`` as a :class:`JacobianOperator` (wrapping it if it is not one).

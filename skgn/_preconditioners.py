@@ -74,18 +74,7 @@ class Preconditioner:
         return self._apply(x)
 
     def apply_t(self, x):
-        """``R^{-T} x``.
-
-        Parameters
-        ----------
-        x : ndarray of shape (n,) or (n, p)
-            Vector or block of vectors in sample space.
-
-        Returns
-        -------
-        y : ndarray, same shape as ``x``
-            The preconditioned vector(s).
-        """
+        """``R^{-T} x``, for ``x`` shaped as in :meth:`apply`."""
         self._check_fitted()
         return self._apply_t(x)
 
@@ -108,24 +97,11 @@ class IdentityPreconditioner(Preconditioner):
 
     name = "none"
 
-    def fit(self, J, lam):
-        """Nothing to fit.
-
-        Parameters
-        ----------
-        J : LinearOperator of shape (n, P)
-            The (weighted) Jacobian.
-        lam : float
-            Shift of ``K = J J^T + lam I``.
-
-        Returns
-        -------
-        self : IdentityPreconditioner
-            The preconditioner.
-        """
-        return self
+    def _fit(self, J, lam):
+        pass
 
     def _check_fitted(self):
+        # R = I needs no fit: the identity is usable as constructed.
         pass
 
     def _apply(self, x):

@@ -14,6 +14,7 @@ do not depend on ``n_jobs`` or the joblib backend.
 """
 
 import numbers
+from dataclasses import dataclass
 from math import ceil
 
 import numpy as np
@@ -32,20 +33,14 @@ _N_COMPONENTS = Interval(numbers.Integral, low=1)
 
 
 def khatri_rao_rows(U, V):
-    """Row-wise Kronecker products: row ``i`` is ``U[i] (x) V[i]`` (C order).
+    """Row-wise Kronecker products of ``U`` (n x m) and ``V`` (n x d), shape (n, m * d).
 
-    Parameters
-    ----------
-    U : ndarray of shape (n, m)
-    V : ndarray of shape (n, d)
-
-    Returns
-    -------
-    KR : ndarray of shape (n, m * d)
+    Row ``i`` is ``U[i] (x) V[i]`` in C order (index ``r * d + c``).
     """
     return (U[:, :, None] * V[:, None, :]).reshape(U.shape[0], -1)
 
 
+@dataclass(kw_only=True, eq=False)
 class DrawnSketch:
     """A drawn sketch ``S`` of shape ``(n_components, m * d)``; subclasses fill it in.
 
@@ -57,10 +52,9 @@ class DrawnSketch:
         ``(m, d)``; the sketched vectors have length ``m * d``.
     """
 
-    def __init__(self, n_components, factor_shape, n_jobs=None):
-        self.n_components = n_components
-        self.factor_shape = tuple(factor_shape)
-        self.n_jobs = n_jobs
+    n_components: int
+    factor_shape: tuple
+    n_jobs: int = None
 
     @property
     def shape(self):
@@ -110,10 +104,9 @@ class DrawnSketch:
         return self.matmat(np.eye(self.shape[1]))
 
 
+@dataclass(kw_only=True, eq=False)
 class _DrawnGaussian(DrawnSketch):
-    def __init__(self, n_components, factor_shape, seeds, n_jobs=None):
-        super().__init__(n_components, factor_shape, n_jobs)
-        self.seeds = seeds
+    seeds: np.ndarray
 
     def _block_rows(self, b):
         start = b * _BLOCK
@@ -202,14 +195,14 @@ class GaussianSketch(_SketchSpec):
 
     def _draw(self, s, factor_shape, rng):
         seeds = rng.randint(0, 2**31 - 1, size=ceil(s / _BLOCK))
-        return _DrawnGaussian(s, factor_shape, seeds, self.n_jobs)
+        return _DrawnGaussian(n_components=s, factor_shape=factor_shape, n_jobs=self.n_jobs,
+                             seeds=seeds)
 
 
+@dataclass(kw_only=True, eq=False)
 class _DrawnSRHT(DrawnSketch):
-    def __init__(self, n_components, factor_shape, signs, rows, n_jobs=None):
-        super().__init__(n_components, factor_shape, n_jobs)
-        self.signs = signs
-        self.rows = rows
+    signs: object
+    rows: np.ndarray
 
     def matmat(self, A):
         P = self.shape[1]
@@ -241,13 +234,13 @@ class SRHTSketch(_SketchSpec):
         P = factor_shape[0] * factor_shape[1]
         signs = rng.choice([-1.0, 1.0], size=P)
         rows = np.sort(rng.choice(P, size=s, replace=False))
-        return _DrawnSRHT(s, factor_shape, signs, rows, self.n_jobs)
+        return _DrawnSRHT(n_components=s, factor_shape=factor_shape, n_jobs=self.n_jobs,
+                         signs=signs, rows=rows)
 
 
+@dataclass(kw_only=True, eq=False)
 class _DrawnCountSketch(DrawnSketch):
-    def __init__(self, n_components, factor_shape, matrix, n_jobs=None):
-        super().__init__(n_components, factor_shape, n_jobs)
-        self.matrix = matrix
+    matrix: object
 
     def matmat(self, A):
         return np.asarray(self.matrix @ A)
@@ -273,14 +266,14 @@ class CountSketch(_SketchSpec):
         buckets = rng.randint(0, s, size=P)
         signs = rng.choice([-1.0, 1.0], size=P)
         matrix = sp.csr_matrix((signs, (buckets, np.arange(P))), shape=(s, P))
-        return _DrawnCountSketch(s, factor_shape, matrix, self.n_jobs)
+        return _DrawnCountSketch(n_components=s, factor_shape=factor_shape, n_jobs=self.n_jobs,
+                                matrix=matrix)
 
 
+@dataclass(kw_only=True, eq=False)
 class _DrawnTensorSketch(DrawnSketch):
-    def __init__(self, n_components, factor_shape, hashes, signs, n_jobs=None):
-        super().__init__(n_components, factor_shape, n_jobs)
-        self.hashes = hashes
-        self.signs = signs
+    hashes: list
+    signs: object
 
     def _count(self, factor, U):
         """CountSketch of the rows of ``U`` with hash/sign pair ``factor``: (n x s)."""
@@ -327,14 +320,14 @@ class TensorSketch(_SketchSpec):
     def _draw(self, s, factor_shape, rng):
         hashes = [rng.randint(0, s, size=k) for k in factor_shape]
         signs = [rng.choice([-1.0, 1.0], size=k) for k in factor_shape]
-        return _DrawnTensorSketch(s, factor_shape, hashes, signs, self.n_jobs)
+        return _DrawnTensorSketch(n_components=s, factor_shape=factor_shape, n_jobs=self.n_jobs,
+                                 hashes=hashes, signs=signs)
 
 
+@dataclass(kw_only=True, eq=False)
 class _DrawnTensorSRHT(DrawnSketch):
-    def __init__(self, n_components, factor_shape, signs, pairs, n_jobs=None):
-        super().__init__(n_components, factor_shape, n_jobs)
-        self.signs = signs
-        self.pairs = pairs
+    signs: object
+    pairs: tuple
 
     def _sketch_columns(self, rows, U, V):
         m, d = self.factor_shape
@@ -378,7 +371,8 @@ class TensorSRHTSketch(_SketchSpec):
         signs = [rng.choice([-1.0, 1.0], size=k) for k in factor_shape]
         flat = rng.choice(m * d, size=s, replace=False)
         pairs = (flat // d, flat % d)
-        return _DrawnTensorSRHT(s, factor_shape, signs, pairs, self.n_jobs)
+        return _DrawnTensorSRHT(n_components=s, factor_shape=factor_shape, n_jobs=self.n_jobs,
+                               signs=signs, pairs=pairs)
 
 
 SKETCHES = {

@@ -4,7 +4,8 @@ The solvers know nothing about networks: they receive a
 :class:`scipy.sparse.linalg.LinearOperator` ``J`` of shape (n, P), a right-hand side of
 length n, the shift ``lam`` and a fitted preconditioner. Every solver has the signature
 ``solve(J, b, lam, *, rtol, maxiter, preconditioner) -> SolverResult`` and is registered
-in :data:`SOLVERS`. The direct solver forms the Gram through
+in :data:`SOLVERS`: ``J`` is the (weighted) Jacobian, ``b`` the right-hand side and
+``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations. The direct solver forms the Gram through
 :meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
 ``J (J^T I)`` for a generic operator).
 """
@@ -68,12 +69,8 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PREC
 
     Parameters
     ----------
-    J : LinearOperator of shape (n, P)
-        The (weighted) Jacobian.
-    b : ndarray of shape (n,)
-        Right-hand side.
-    lam : float
-        Shift, ``lam >= 0``.
+    J, b, lam
+        The system, as in every solver (module docstring).
     rtol, maxiter, preconditioner : ignored
         Accepted so that every solver has the same signature.
 
@@ -118,16 +115,12 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
 
     Parameters
     ----------
-    J : LinearOperator of shape (n, P)
-        The (weighted) Jacobian.
-    b : ndarray of shape (n,)
-        Right-hand side.
-    lam : float
-        Shift, ``lam >= 0``.
+    J, b, lam
+        The system, as in every solver (module docstring).
     rtol : float, default=1e-6
         Relative tolerance on the true residual ``||b - J p - lam g|| / ||b||``.
     maxiter : int, default=None
-        Maximum iterations; ``None`` means ``max(n, 50)``.
+        Maximum iterations.
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``); CG uses
         ``M^{-1} = R^{-1} R^{-T}``.
@@ -180,15 +173,7 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
         resid = float(np.linalg.norm(r) / b_norm)
         if resid <= rtol or n_iter >= maxiter or breakdown:
             break
-    return SolverResult(
-        x=g,
-        n_iter=n_iter,
-        residual_norm=resid,
-        converged=bool(resid <= rtol * (1 + 1e-8)),
-        solver="cg",
-        preconditioner=preconditioner.name,
-        jtx=p,
-    )
+    return _iterative_result("cg", g, p, n_iter, resid, rtol, preconditioner)
 
 
 def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER):
@@ -203,17 +188,13 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
 
     Parameters
     ----------
-    J : LinearOperator of shape (n, P)
-        The (weighted) Jacobian.
-    b : ndarray of shape (n,)
-        Right-hand side.
-    lam : float
-        Shift, ``lam >= 0``.
+    J, b, lam
+        The system, as in every solver (module docstring).
     rtol : float, default=1e-6
         Relative residual tolerance of ``[J, sqrt(lam) I] z = b`` (the true, not the
         preconditioned, residual).
     maxiter : int, default=None
-        Maximum iterations; ``None`` means ``max(n, 50)``.
+        Maximum iterations.
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
 
@@ -252,15 +233,15 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
         if resid <= rtol or n_iter >= maxiter:
             break
         btol *= 0.5 * rtol / resid
-    return SolverResult(
-        x=q / root if lam > 0 else None,
-        n_iter=n_iter,
-        residual_norm=resid,
-        converged=bool(resid <= rtol * (1 + 1e-8)),
-        solver="lsqr",
-        preconditioner=preconditioner.name,
-        jtx=p,
-    )
+    return _iterative_result("lsqr", q / root if lam > 0 else None, p, n_iter, resid, rtol,
+                             preconditioner)
+
+
+def _iterative_result(solver, x, jtx, n_iter, resid, rtol, preconditioner):
+    """The result of an iterative solve; converged means the true residual met ``rtol``."""
+    return SolverResult(x=x, n_iter=n_iter, residual_norm=resid,
+                        converged=bool(resid <= rtol * (1 + 1e-8)), solver=solver,
+                        preconditioner=preconditioner.name, jtx=jtx)
 
 
 SOLVERS = {"cholesky": solve_cholesky, "cg": solve_cg, "lsqr": solve_lsqr}

@@ -133,14 +133,8 @@ class _DrawnGaussian(DrawnSketch):
 class _SketchSpec:
     """Shared parameters and ``draw`` of the sketch specs; subclasses implement ``_draw``.
 
-    Parameters
-    ----------
-    n_components : int
-        Sketch size ``s``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the draw.
-    n_jobs : int, default=None
-        Parallel jobs over blocks of work.
+    Every spec takes ``n_components`` (the sketch size ``s``), ``random_state`` and
+    ``n_jobs``; each public subclass documents what they mean for it.
     """
 
     def __init__(self, n_components, *, random_state=None, n_jobs=None):

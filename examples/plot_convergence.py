@@ -11,10 +11,6 @@ growing ``max_iter`` (restarting L-BFGS each iteration would discard its curvatu
 import time
 import warnings
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import make_friedman1
@@ -24,6 +20,9 @@ from sklearn.preprocessing import StandardScaler
 
 from skgn import SketchedGNRegressor
 
+# %%
+# Data and the shared training-error measure
+# ------------------------------------------
 X, y = make_friedman1(n_samples=1000, noise=0.5, random_state=0)
 X = StandardScaler().fit_transform(X)
 y = (y - y.mean()) / y.std()
@@ -34,6 +33,10 @@ def train_mse(model):
     return np.mean((model.predict(X) - y) ** 2)
 
 
+# %%
+# skgn: one point per Gauss-Newton step
+# -------------------------------------
+# ``history_`` records the seconds and the objective of every step.
 reg = SketchedGNRegressor(n_neurons=width, alpha=1e-3, random_state=0, normalize_y=False)
 start = time.perf_counter()
 reg.fit(X, y)
@@ -42,6 +45,9 @@ skgn_time = np.cumsum([h["seconds"] for h in reg.history_])
 skgn_mse = [2 * h["loss"] / len(y) for h in reg.history_]
 print(f"skgn: {reg.n_iter_} steps, {total:.2f}s, train MSE {train_mse(reg):.4f}")
 
+# %%
+# MLPRegressor: Adam epoch by epoch, L-BFGS at growing budgets
+# ------------------------------------------------------------
 curves = {}
 adam = MLPRegressor(hidden_layer_sizes=(width,), solver="adam", random_state=0)
 times, losses, elapsed = [], [], 0.0
@@ -67,6 +73,9 @@ curves["lbfgs"] = (times, losses)
 for solver, (times, losses) in curves.items():
     print(f"MLPRegressor({solver}): {times[-1]:.2f}s, train MSE {losses[-1]:.4f}")
 
+# %%
+# Training error against time
+# ---------------------------
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.semilogy(skgn_time, skgn_mse, "o-", label="skgn (Gauss-Newton)")
 for solver, (times, losses) in curves.items():
@@ -76,3 +85,4 @@ ax.set_xlabel("seconds")
 ax.set_ylabel("training MSE (+ ridge term for skgn)")
 ax.legend()
 fig.tight_layout()
+plt.show()

@@ -7,10 +7,6 @@ Tuning skgn in a Pipeline with GridSearchCV
 diabetes data, next to ``KernelRidge`` with an RBF kernel tuned the same way.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_diabetes
@@ -21,6 +17,11 @@ from sklearn.preprocessing import StandardScaler
 
 from skgn import SketchedGNRegressor
 
+# %%
+# Two tuned pipelines
+# -------------------
+# The same 5-fold split and the same grid of ``alpha`` for both estimators; the
+# estimator's parameters are reached with the usual ``step__parameter`` names.
 X, y = load_diabetes(return_X_y=True)
 cv = KFold(5, shuffle=True, random_state=0)
 alphas = np.logspace(-2, 2, 5)
@@ -36,6 +37,9 @@ krr = GridSearchCV(
 print("skgn best", skgn.best_params_, f"CV R^2 {skgn.best_score_:.4f}")
 print("KernelRidge best", krr.best_params_, f"CV R^2 {krr.best_score_:.4f}")
 
+# %%
+# Cross-validated score against alpha
+# -----------------------------------
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.semilogx(alphas, skgn.cv_results_["mean_test_score"], "o-", label="skgn")
 ax.semilogx(alphas, krr.cv_results_["mean_test_score"], "s--", label="KernelRidge (rbf)")
@@ -44,3 +48,4 @@ ax.set_ylabel("mean 5-fold CV R^2")
 ax.set_ylim(-0.2, 0.6)
 ax.legend()
 fig.tight_layout()
+plt.show()

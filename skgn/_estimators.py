@@ -92,7 +92,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         - ``'lsqr'``: LSQR on the row-preconditioned augmented operator
           ``R^{-T} [J, sqrt(lam) I]``, returning the minimum-norm step.
         - ``'auto'``: the cheapest path in flops whose memory fits in half the
-          machine's memory, by the cost model (:doc:`developer`).
+          machine's memory, by the cost model (see the developer guide).
     preconditioner : {'auto', 'none', 'jacobi', 'sketch', 'nystrom'}, default='auto'
         Preconditioner of the iterative solvers (ignored by ``'cholesky'``):
         ``'sketch'`` is the sketch-and-precondition QR factor of van den Brand et al.

@@ -6,7 +6,13 @@ from numpy.testing import assert_allclose
 
 from skgn._gauss_newton import gauss_newton_step
 from skgn._network import TwoLayerReLU, add_bias_feature
-from skgn._preconditioners import PRECONDITIONERS, NystromPreconditioner, SketchPreconditioner
+from skgn._preconditioners import (
+    PRECONDITIONERS,
+    IdentityPreconditioner,
+    NystromPreconditioner,
+    SketchPreconditioner,
+    make_preconditioner,
+)
 from skgn._sketching import SKETCHES
 from skgn._solvers import SOLVERS, solve_cg, solve_cholesky, solve_lsqr
 
@@ -156,3 +162,26 @@ def test_nystrom_never_forms_the_gram(monkeypatch):
     assert pre.basis_.shape[0] == 60 and pre.basis_.shape[1] <= 10
     delta, inner = gauss_newton_step(J, r, u, 0.5, 0.0, solve_cg, rtol=1e-10, preconditioner=pre)
     assert inner.converged
+
+
+@pytest.mark.parametrize("name", ["jacobi", "sketch", "nystrom"])
+def test_unfitted_preconditioner_refuses_to_apply(name):
+    from sklearn.exceptions import NotFittedError
+
+    pre = PRECONDITIONERS[name]()
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        pre.apply(np.ones(3))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        pre.apply_t(np.ones(3))
+
+
+def test_factory_passes_each_class_its_own_options():
+    options = {"sketch": "gaussian", "sketch_size": 4.0, "n_landmarks": 7, "random_state": 3,
+               "n_jobs": 2}
+    sketch = make_preconditioner("sketch", **options)
+    assert (sketch.sketch, sketch.sketch_size, sketch.random_state, sketch.n_jobs) == (
+        "gaussian", 4.0, 3, 2)
+    nystrom = make_preconditioner("nystrom", **options)
+    assert (nystrom.n_landmarks, nystrom.random_state) == (7, 3)
+    assert isinstance(make_preconditioner("none", **options), IdentityPreconditioner)
+    assert make_preconditioner("none").apply(np.ones(2)).tolist() == [1.0, 1.0]

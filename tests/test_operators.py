@@ -1,0 +1,70 @@
+"""The Jacobian operator protocol: generic structured methods against dense matrices."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.sparse.linalg import aslinearoperator
+
+from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._operators import JacobianOperator, as_jacobian
+
+
+def _dense(n=12, P=30, seed=0):
+    M = np.random.default_rng(seed).standard_normal((n, P))
+    return M, as_jacobian(aslinearoperator(M))
+
+
+def test_gram_matrix_generic_operator():
+    M, J = _dense()
+    assert_allclose(J.gram(), M @ M.T, rtol=1e-12)
+
+
+def test_generic_structured_methods_match_dense():
+    M, J = _dense()
+    K = M @ M.T
+    assert_allclose(J.gram_columns([3, 0, 7]), K[:, [3, 0, 7]], rtol=1e-12)
+    assert_allclose(J.squared_row_norms(), np.diag(K), rtol=1e-12)
+    assert J.capabilities == frozenset()
+    with pytest.raises(NotImplementedError, match="no Kronecker-structured rows"):
+        J.kron_factors()
+
+
+def test_wrapper_products_and_dot_test():
+    M, J = _dense()
+    rng = np.random.default_rng(1)
+    v, z = rng.standard_normal(30), rng.standard_normal(12)
+    V, Z = rng.standard_normal((30, 4)), rng.standard_normal((12, 4))
+    assert_allclose(J.matvec(v), M @ v, rtol=1e-12)
+    assert_allclose(J.rmatvec(z), M.T @ z, rtol=1e-12)
+    assert_allclose(J.matmat(V), M @ V, rtol=1e-12)
+    assert_allclose(J.H.matmat(Z), M.T @ Z, rtol=1e-12)
+    # <J v, z> = <v, J^T z>
+    assert np.dot(J.matvec(v), z) == pytest.approx(np.dot(v, J.rmatvec(z)), rel=1e-12)
+
+
+def test_as_jacobian_returns_jacobians_unchanged():
+    rng = np.random.default_rng(0)
+    X_tilde = add_bias_feature(rng.standard_normal((6, 2)), True)
+    net, W = TwoLayerReLU.initialize(np.random.RandomState(0), 3, 1, n_neurons=8)
+    J = net.jacobian(W, X_tilde)
+    assert isinstance(J, JacobianOperator) and as_jacobian(J) is J
+
+
+@pytest.mark.parametrize("k, weighted", [(1, False), (2, True)])
+def test_relu_capabilities_agree_with_the_generic_methods(k, weighted):
+    """The tensor-trick methods a network declares give what the generic products give."""
+    rng = np.random.default_rng(0)
+    X_tilde = add_bias_feature(rng.standard_normal((9, 3)), True)
+    W = rng.standard_normal((10, 4))
+    signs = rng.choice([-1.0, 1.0], size=(10, k))
+    rw = np.sqrt(rng.uniform(0.5, 2.0, 9)) if weighted else None
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw)
+    generic = as_jacobian(aslinearoperator(J.matmat(np.eye(J.shape[1]))))
+    assert J.capabilities == {"gram", "gram_columns", "squared_row_norms", "kron_factors"}
+    assert_allclose(J.gram(), generic.gram(), rtol=1e-12, atol=1e-14)
+    assert_allclose(J.gram_columns([1, 4]), generic.gram_columns([1, 4]), rtol=1e-12,
+                    atol=1e-14)
+    assert_allclose(J.squared_row_norms(), generic.squared_row_norms(), rtol=1e-12)
+    U, V = J.kron_factors()
+    rows = (U[:, :, None] * V[:, None, :]).reshape(U.shape[0], -1)
+    assert_allclose(rows, J.matmat(np.eye(J.shape[1])), rtol=1e-12, atol=1e-15)

@@ -21,6 +21,7 @@ from ._gauss_newton import gauss_newton
 from ._losses import SquaredLoss
 from ._monitor import CallbackSupportMixin, build_monitor, split_validation, with_callbacks
 from ._network import TwoLayerReLU, add_bias_feature
+from ._parallel import blas_threads_for
 from ._preconditioners import PRECONDITIONERS, make_preconditioner
 from ._sketching import SKETCHES
 from ._solvers import SOLVERS
@@ -340,17 +341,18 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             progress_bar=p["progress_bar"], step_offset=state.n_iter,
         )
         try:
-            result = gauss_newton(
-                network, state.weights, state.initial_weights, X_tilde, Y,
-                loss=SquaredLoss(),
-                solve=SOLVERS[solver],
-                preconditioner=make_preconditioner(
-                    preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
-                    n_landmarks=p["n_landmarks"], random_state=precond_seed,
-                    n_jobs=p["n_jobs"]),
-                sample_weight=sample_weight, alpha=p["alpha"], max_iter=p["max_iter"],
-                tol=p["tol"], state=state.lm_state, monitor=monitor,
-            )
+            with blas_threads_for(Y.size, p["n_neurons"]):
+                result = gauss_newton(
+                    network, state.weights, state.initial_weights, X_tilde, Y,
+                    loss=SquaredLoss(),
+                    solve=SOLVERS[solver],
+                    preconditioner=make_preconditioner(
+                        preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
+                        n_landmarks=p["n_landmarks"], random_state=precond_seed,
+                        n_jobs=p["n_jobs"]),
+                    sample_weight=sample_weight, alpha=p["alpha"], max_iter=p["max_iter"],
+                    tol=p["tol"], state=state.lm_state, monitor=monitor,
+                )
         finally:
             monitor.close()
         state = state.extended(result, monitor.early_stopping)
@@ -410,8 +412,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
         chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))
         out = np.empty((X.shape[0], self.n_outputs_))
-        for rows in gen_batches(X.shape[0], chunk):
-            X_tilde = add_bias_feature(X[rows], self.fit_intercept)
-            out[rows] = network.predict(self.weights_, X_tilde)
+        with blas_threads_for(X.shape[0], m):
+            for rows in gen_batches(X.shape[0], chunk):
+                X_tilde = add_bias_feature(X[rows], self.fit_intercept)
+                out[rows] = network.predict(self.weights_, X_tilde)
         out = out * self.y_scale_ + self.y_mean_
         return out.ravel() if self._y_ndim == 1 else out

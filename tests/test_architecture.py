@@ -22,7 +22,7 @@ ALLOWED = {
     "_fit_state": set(),
     "_gauss_newton": {"_losses", "_preconditioners", "_solvers"},
     "_estimators": {
-        "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network",
+        "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },
     "_demo": {"_estimators"},

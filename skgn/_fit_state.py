@@ -62,6 +62,12 @@ class FitState:
         Features seen in ``fit``.
     n_outputs : int
         Number of outputs.
+    alpha, input_scale : float
+        The ridge strength and input scale the network is trained with (chosen or given).
+    alphas, input_scales : ndarray
+        The candidates (one value each when given).
+    selection_scores : ndarray of shape (n_input_scales, n_alphas) or None
+        Leave-one-out scores of the candidates (``None`` when nothing was chosen).
     n_iter : int
         Gauss-Newton steps over all (warm-started) fits.
     loss_curve, history : list
@@ -84,6 +90,11 @@ class FitState:
     y_ndim: int
     n_features_in: int
     n_outputs: int
+    alpha: float
+    input_scale: float
+    alphas: np.ndarray
+    input_scales: np.ndarray
+    selection_scores: np.ndarray = None
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)
     history: list = field(default_factory=list)

@@ -34,6 +34,8 @@ _INITIAL_DAMPING = 1e-3
 _INNER_RTOL_MAX = 1e-1
 _INNER_RTOL_MIN = 1e-10
 _EPS = np.finfo(np.float64).eps
+# Step lengths tried along a Gauss-Newton direction before the step is rejected.
+_STEP_LENGTHS = (1.0, 0.5, 0.25)
 
 
 @dataclass
@@ -63,9 +65,14 @@ class NielsenDamping:
         self.mu *= max(1.0 / 3.0, 1.0 - (2.0 * gain_ratio - 1.0) ** 3)
         self.nu = 2.0
 
-    def reject(self):
-        """After a rejected step: ``mu <- mu * nu``, ``nu <- 2 nu``."""
-        self.mu *= self.nu
+    def reject(self, alpha=0.0):
+        """After a rejected step: grow the shift ``lam = alpha + mu`` by ``nu``, double ``nu``.
+
+        ``mu <- nu (alpha + mu) - alpha``; with ``alpha = 0`` this is Nielsen's
+        ``mu <- nu mu``. Growing ``mu`` alone would barely shorten the step while
+        ``mu << alpha``, so rejections would repeat until ``mu`` caught up with ``alpha``.
+        """
+        self.mu = self.nu * (alpha + self.mu) - alpha
         self.nu *= 2.0
 
 
@@ -97,10 +104,13 @@ class LMState:
         Damping rule and its state.
     inner_rtol : float
         Inner tolerance of the next step.
+    first_objective : float or None
+        Objective before the first step (the reference of the stopping rule).
     """
 
     damping: NielsenDamping = field(default_factory=NielsenDamping)
     inner_rtol: float = _INNER_RTOL_MAX
+    first_objective: float = None
 
 
 class PreconditionerCache:
@@ -166,6 +176,9 @@ class StepRecord:
         Whether the step was taken.
     damping : float
         The Levenberg-Marquardt ``mu`` used.
+    step_length : float
+        Fraction of the Gauss-Newton step taken (1, or 1/2 or 1/4 after backtracking;
+        the last one tried for a rejected step, NaN when the inner solve failed).
     solver, preconditioner : str
         Names of the inner solver and preconditioner.
     preconditioner_fitted : bool
@@ -187,6 +200,7 @@ class StepRecord:
     trial_loss: float
     accepted: bool
     damping: float
+    step_length: float
     solver: str
     preconditioner: str
     preconditioner_fitted: bool
@@ -342,9 +356,11 @@ def gauss_newton(
     max_iter : int, default=100
         Maximum number of attempted steps.
     tol : float, default=1e-6
-        Stop when both the actual and the predicted decrease of a step are at most
-        ``tol`` times the objective. The loop also stops when the objective falls to
-        machine epsilon times its starting value.
+        Stop when an accepted step decreased the objective by at most ``tol`` times the
+        total decrease since the first step (the fit has reached ``1 - tol`` of its
+        progress), or when both the actual and the predicted decrease of a step are at
+        most ``tol`` times the objective (a stationary point). The loop also stops when
+        the objective falls to machine epsilon times its starting value.
     inner_max_iter : int, default=None
         Iteration cap of an iterative inner solver.
     state : LMState, default=None
@@ -378,6 +394,8 @@ def gauss_newton(
 
     residuals, objective = evaluate(W)
     objective_start = objective
+    # The objective before the first step of the whole (possibly warm-started) fit.
+    first_objective = objective if state.first_objective is None else state.first_objective
     history, loss_curve = [], []
     J = None
     converged, message = False, "max_iter reached"
@@ -404,20 +422,27 @@ def gauss_newton(
             )
         except np.linalg.LinAlgError:
             inner = None
+        step_length = np.nan
         if inner is None:
             accepted, trial_objective = False, np.inf
             predicted, actual = np.inf, -np.inf
         else:
             cache.record(inner.n_iter)
-            # Linear model of the objective at W + delta (without the damping term).
-            linear_residual = weighted_residual + J.matvec(delta)
-            model = (0.5 * linear_residual @ linear_residual
-                     + 0.5 * alpha * np.sum((u + delta) ** 2))
-            predicted = objective - model
-            W_trial = W + delta.reshape(W.shape)
-            trial_residuals, trial_objective = evaluate(W_trial)
-            actual = objective - trial_objective
-            accepted = bool(np.isfinite(trial_objective) and actual > 0)
+            J_delta = J.matvec(delta)
+            # Backtrack along delta before rejecting it: a shorter step costs one forward
+            # pass, a larger damping a new inner solve.
+            for step_length in _STEP_LENGTHS:
+                # Linear model of the objective at W + t delta (without the damping term).
+                linear_residual = weighted_residual + step_length * J_delta
+                model = (0.5 * linear_residual @ linear_residual
+                         + 0.5 * alpha * np.sum((u + step_length * delta) ** 2))
+                predicted = objective - model
+                W_trial = W + step_length * delta.reshape(W.shape)
+                trial_residuals, trial_objective = evaluate(W_trial)
+                actual = objective - trial_objective
+                accepted = bool(np.isfinite(trial_objective) and actual > 0)
+                if accepted:
+                    break
 
         mu_used = damping.mu
         if accepted:
@@ -428,7 +453,7 @@ def gauss_newton(
             loss_curve.append(objective)
             inner_rtol = inner_tolerance(actual, objective_before)
         else:
-            damping.reject()
+            damping.reject(alpha)
 
         record = StepRecord(
             step=step,
@@ -436,6 +461,7 @@ def gauss_newton(
             trial_loss=float(trial_objective),
             accepted=accepted,
             damping=float(mu_used),
+            step_length=float(step_length),
             solver=name,
             preconditioner="none" if inner is None else inner.preconditioner,
             preconditioner_fitted=fitted_now,
@@ -453,6 +479,8 @@ def gauss_newton(
         small = tol * objective_start if objective == 0 else tol * objective
         if objective <= _EPS * objective_start:
             converged, message = True, "objective below machine precision"
+        elif accepted and actual <= tol * (first_objective - objective):
+            converged, message = True, "step decrease below tol times the total decrease"
         elif inner is not None and predicted <= small and abs(actual) <= small:
             converged, message = True, "relative decrease below tol"
         elif not np.isfinite(damping.mu):
@@ -467,5 +495,5 @@ def gauss_newton(
         history=history,
         converged=converged,
         message=message,
-        state=LMState(damping=damping, inner_rtol=inner_rtol),
+        state=LMState(damping=damping, inner_rtol=inner_rtol, first_objective=first_objective),
     )

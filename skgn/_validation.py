@@ -62,11 +62,24 @@ class Interval:
             ) from exc
         return int(value) if self.kind is numbers.Integral else float(value)
 
+    def describe(self):
+        """The accepted values, in words."""
+        noun = "an integer" if self.kind is numbers.Integral else "a real number"
+        bounds = [b for b in (self._bound("low"), self._bound("high")) if b]
+        return noun + (" " + " and ".join(bounds) if bounds else "")
+
+    def _bound(self, side):
+        if side == "low" and self.low is not None:
+            return (">= " if self.closed in ("both", "left") else "> ") + f"{self.low}"
+        if side == "high" and self.high is not None:
+            return ("<= " if self.closed in ("both", "right") else "< ") + f"{self.high}"
+        return ""
+
     def _violated_bound(self, value):
         low_closed = self.closed in ("both", "left")
         if self.low is not None and (value < self.low or (value == self.low and not low_closed)):
-            return (">= " if low_closed else "> ") + f"{self.low}"
-        return ("<= " if self.closed in ("both", "right") else "< ") + f"{self.high}"
+            return self._bound("low")
+        return self._bound("high")
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,10 @@ class Options:
 
     values: tuple
 
+    def describe(self):
+        """The accepted values, in words."""
+        return "one of " + ", ".join(repr(o) for o in self.values)
+
     def check(self, value, name):
         """Return ``value``, or raise :class:`InvalidParameterError`."""
         if not isinstance(value, (str, bool, np.bool_)) or value not in self.values:
@@ -92,6 +109,69 @@ class Options:
 
 
 BOOLEAN = Options((True, False))
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A parameter that satisfies any one of several specs (for example ``'auto'`` or a
+    number).
+
+    Parameters
+    ----------
+    specs : tuple
+        The alternatives, tried in order.
+    """
+
+    specs: tuple
+
+    def check(self, value, name):
+        """Return ``value`` as the first spec that accepts it converts it."""
+        errors = []
+        for spec in self.specs:
+            try:
+                return spec.check(value, name)
+            except InvalidParameterError as exc:
+                errors.append((spec, exc))
+        for spec, exc in errors:
+            # A number of the right type but out of range: the interval's own message.
+            if (isinstance(spec, Interval) and isinstance(value, spec.kind)
+                    and not isinstance(value, (bool, np.bool_))):
+                raise exc
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be "
+            f"{' or '.join(spec.describe() for spec in self.specs)}; got {value!r}."
+        )
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A non-empty 1-D sequence of finite numbers ``> low`` (or ``None`` for the default).
+
+    Parameters
+    ----------
+    low : float
+        Exclusive lower bound of every entry.
+    """
+
+    low: float = 0.0
+
+    def check(self, value, name):
+        """Return ``value`` as a tuple of floats (``None`` unchanged)."""
+        if value is None:
+            return None
+        try:
+            grid = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(
+                f"The '{name}' parameter must be a sequence of numbers, got {value!r}."
+            ) from exc
+        if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(
+                grid <= self.low):
+            raise InvalidParameterError(
+                f"The '{name}' parameter must be a non-empty 1-D sequence of finite numbers "
+                f"> {self.low}, got {value!r}."
+            )
+        return tuple(float(v) for v in grid)
 
 
 def validate_params(values, specs):

@@ -19,10 +19,12 @@ ALLOWED = {
     "_kernels": set(),
     "_monitor": set(),
     "_cost_model": set(),
+    "_selection": {"_kernels"},
     "_fit_state": set(),
     "_gauss_newton": {"_losses", "_preconditioners", "_solvers"},
     "_estimators": {
         "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
+        "_selection",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },
     "_demo": {"_estimators"},

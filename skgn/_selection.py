@@ -31,7 +31,7 @@ from ._kernels import ntk
 
 # Rows used to score the candidates (a random subsample beyond this).
 SELECTION_ROWS = 1000
-DEFAULT_ALPHAS = tuple(np.logspace(-4, 2, 13))
+DEFAULT_ALPHAS = tuple(np.logspace(-2, 2, 9))
 DEFAULT_INPUT_SCALES = (1.0, 0.5, 0.25)
 
 

@@ -117,3 +117,81 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
         best = min(costs, key=lambda k: costs[k][1])
     return (best[0] if solver == "auto" else solver,
             best[1] if preconditioner == "auto" else preconditioner)
+
+
+def peak_bytes(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
+               n_landmarks):
+    """Peak memory in bytes of one Gauss-Newton step on a resolved path.
+
+    The activation pattern (``8 N m``) plus: the Gram and its factor (``16 N^2``) for
+    ``'cholesky'``; ``N x n_landmarks`` columns and their factor for ``'nystrom'``; the
+    stacked ``[S J^T; sqrt(lam) I]`` and its ``N x N`` factor (``8 (min(s, P) + N) N``;
+    ``S J^T`` is ``J^T`` itself when the sketch would not compress) for ``'sketch'``;
+    a few ``N``-vectors for ``'none'`` and ``'jacobi'``.
+
+    Parameters
+    ----------
+    solver, preconditioner : str
+        A resolved path.
+    n_rows, n_neurons, n_inputs : int
+        ``N``, ``m`` and ``d``.
+    sketch_size : float
+        ``s / N``.
+    n_landmarks : int
+        Nystrom landmarks.
+
+    Returns
+    -------
+    bytes : float
+        The estimate.
+    """
+    N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
+    P, s = m * d, sketch_size * N
+    pattern = 8 * N * m
+    if solver == "cholesky":
+        return pattern + 16 * N**2
+    if preconditioner == "nystrom":
+        return pattern + 24 * N * min(n_landmarks, N)
+    if preconditioner == "sketch":
+        return pattern + 8 * (min(s, P) + N) * N
+    return pattern + 8 * 8 * N
+
+
+def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
+                 n_landmarks, memory=None):
+    """Refuse, before allocating, a path whose peak memory exceeds the budget.
+
+    Parameters
+    ----------
+    solver, preconditioner : str
+        The resolved path.
+    n_rows, n_neurons, n_inputs : int
+        ``N``, ``m`` and ``d``.
+    sketch_size : float
+        ``s / N``.
+    n_landmarks : int
+        Nystrom landmarks.
+    memory : float, default=None
+        Budget in bytes; ``None`` means :func:`available_memory`.
+
+    Raises
+    ------
+    ValueError
+        Naming the bytes the path needs, the budget, and the path that fits.
+    """
+    budget = available_memory() if memory is None else memory
+    sizes = (n_rows, n_neurons, n_inputs, sketch_size, n_landmarks)
+    need = peak_bytes(solver, preconditioner, *sizes)
+    if need <= budget:
+        return
+    fits = [path for path in (("cg", "nystrom"), ("cg", "jacobi"), ("cg", "none"))
+            if peak_bytes(*path, *sizes) <= budget]
+    advice = (f"solver={fits[0][0]!r} with preconditioner={fits[0][1]!r} needs "
+              f"{peak_bytes(*fits[0], *sizes) / 2**30:.2f} GiB" if fits
+              else "no solver path fits; use fewer rows or neurons")
+    raise ValueError(
+        f"solver={solver!r} with preconditioner={preconditioner!r} needs about "
+        f"{need / 2**30:.1f} GiB at n_rows={n_rows}, n_neurons={n_neurons}, more than the "
+        f"{budget / 2**30:.1f} GiB budget (half the machine's memory); {advice}. "
+        "Or leave solver='auto' and preconditioner='auto'."
+    )

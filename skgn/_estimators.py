@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cost_model import resolve_paths
+from ._cost_model import check_memory, resolve_paths
 from ._fit_state import FitState, target_scaling
 from ._gauss_newton import gauss_newton
 from ._losses import SquaredLoss
@@ -28,6 +28,7 @@ from ._solvers import SOLVERS
 from ._selection import DEFAULT_ALPHAS, DEFAULT_INPUT_SCALES, select
 from ._validation import (
     BOOLEAN,
+    check_squared_norms,
     AnyOf,
     Grid,
     InvalidParameterError,
@@ -61,7 +62,7 @@ _PARAMETERS = {
     "early_stopping": BOOLEAN,
     "validation_fraction": Interval(_REAL, low=0.0, high=0.5, closed="right"),
     "n_iter_no_change": Interval(_INT, low=1),
-    "n_jobs": Interval(_INT, allow_none=True),
+    "n_jobs": AnyOf((Interval(_INT, high=-1, allow_none=True), Interval(_INT, low=1))),
     "verbose": Interval(_INT, low=0),
     "progress_bar": BOOLEAN,
 }
@@ -92,13 +93,14 @@ def expected_failed_checks(estimator):
             "row of weight 2 removes it, so the scores (and possibly the choice) differ. "
             "With numbers for both the check passes."
         )
-    if estimator.preconditioner == "sketch":
+    if estimator.preconditioner in ("sketch", "jacobi"):
         reasons.append(
-            "The sketch preconditioner is random and the inner solves are inexact "
+            f"With preconditioner={estimator.preconditioner!r} the inner solves are inexact "
             "(relative tolerance 0.1 at the first Gauss-Newton step): repeated rows and "
-            "integer weights define the same Gauss-Newton system but give different "
-            "preconditioned iterates, so predictions agree to the inner tolerance, not to "
-            "rtol 1e-7."
+            "integer weights define the same Gauss-Newton system but precondition it "
+            "differently (a random sketch; a diagonal of other rows), so the iterates "
+            "differ within the inner tolerance, not to rtol 1e-7. The identity and Nystrom "
+            "paths pass."
         )
     return {"check_sample_weight_equivalence_on_dense_data": " ".join(reasons)} if reasons else {}
 
@@ -215,10 +217,16 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         ``KernelRidge``, whose fit is linear in ``y``. The objective in
         ``loss_curve_`` and ``history_`` is then in standardized units.
     warm_start : bool, default=False
-        Continue from the previous ``fit``: its weights, its Levenberg-Marquardt damping
-        (so two warm fits of ``k`` steps equal one of ``2 k``), the ridge anchor ``W0``
-        and the target scaling; ``n_iter_``, ``loss_curve_`` and ``history_`` then
-        accumulate.
+        Continue from the previous ``fit``: its weights, the ridge anchor ``W0``, the
+        target scaling, ``alpha_`` and ``input_scale_`` (not chosen again), the
+        Levenberg-Marquardt damping and inner tolerance, and the stopping rule's
+        reference; ``n_iter_``, ``loss_curve_`` and ``history_`` then accumulate. With
+        ``solver='cholesky'`` or ``preconditioner='none'`` two warm fits of ``k`` steps
+        equal one fit of ``2 k`` steps to rounding. A preconditioner (``'jacobi'``,
+        ``'sketch'``, ``'nystrom'``) is not stored on the estimator (it can hold an
+        ``n x n`` factor), so each warm fit fits it anew: its inexact inner solves then
+        take other iterates than one long fit, and only the continuation is guaranteed
+        (the objective never rises across warm fits).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score every step on it
         (R^2), stop when the score has not improved by ``tol`` for ``n_iter_no_change``
@@ -400,6 +408,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, ensure_min_samples=2)
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        check_squared_norms(X)
         metadata = {"sample_weight": sample_weight}
         callbacks = self._init_callback_context(max_subtasks=p["max_iter"])
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
@@ -418,9 +427,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
         network = TwoLayerReLU(state.output_signs)
-        solver, preconditioner = resolve_paths(
-            p["solver"], p["preconditioner"], Y.size, p["n_neurons"], X_tilde.shape[1],
-            p["sketch_size"], p["n_landmarks"])
+        sizes = (Y.size, p["n_neurons"], X_tilde.shape[1], p["sketch_size"], p["n_landmarks"])
+        solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *sizes)
+        check_memory(solver, preconditioner, *sizes)
 
         monitor = build_monitor(
             callback_context=callbacks,
@@ -450,11 +459,19 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         state = state.extended(result, monitor.early_stopping)
         for name, value in state.attributes().items():
             setattr(self, name, value)
-        if not state.converged and result.message == "max_iter reached":
+        if not result.loss_curve:
             warnings.warn(
-                f"SketchedGNRegressor stopped after max_iter={p['max_iter']} Gauss-Newton "
-                f"steps without meeting tol={p['tol']} (objective {result.loss:.6g}). "
-                "Increase max_iter, loosen tol or raise alpha.",
+                f"SketchedGNRegressor accepted no Gauss-Newton step in {result.n_iter} "
+                f"attempt(s) ({result.message}): the model is the initial network. "
+                "Standardize the features, raise alpha or max_iter.",
+                ConvergenceWarning,
+            )
+        elif not state.converged and result.message != "stopped by the monitor":
+            warnings.warn(
+                f"SketchedGNRegressor stopped after {result.n_iter} Gauss-Newton steps "
+                f"(max_iter={p['max_iter']}) without meeting tol={p['tol']}: "
+                f"{result.message} (objective {result.loss:.6g}). Increase max_iter, loosen "
+                "tol or raise alpha.",
                 ConvergenceWarning,
             )
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,

@@ -36,10 +36,17 @@ def target_scaling(Y, sample_weight, normalize):
     if not normalize:
         return np.zeros(k), np.ones(k)
     mean = np.average(Y, axis=0, weights=sample_weight)
-    std = np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=sample_weight))
-    # A constant target (or one whose spread is at rounding level) is only centered.
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
-    return mean, np.where(std > tiny, std, 1.0)
+    centered = Y - mean
+    # Divide by the largest deviation before squaring, so that 1e160 does not overflow
+    # and 1e-160 does not underflow.
+    peak = np.max(np.abs(centered), axis=0)
+    safe_peak = np.where(peak > 0, peak, 1.0)
+    std = safe_peak * np.sqrt(np.average((centered / safe_peak) ** 2, axis=0,
+                                         weights=sample_weight))
+    # A constant target (or one whose spread is at rounding level of its mean) is only
+    # centered; the threshold is relative to the mean, whatever the units.
+    tiny = 10 * np.finfo(np.float64).eps * np.abs(mean)
+    return mean, np.where((std > tiny) & (std > 0), std, 1.0)
 
 
 @dataclass

@@ -72,8 +72,10 @@ class NielsenDamping:
         ``mu <- nu mu``. Growing ``mu`` alone would barely shorten the step while
         ``mu << alpha``, so rejections would repeat until ``mu`` caught up with ``alpha``.
         """
-        self.mu = self.nu * (alpha + self.mu) - alpha
-        self.nu *= 2.0
+        with np.errstate(over="ignore"):
+            # Overflow to inf ends the loop ("damping overflowed").
+            self.mu = self.nu * (alpha + self.mu) - alpha
+            self.nu *= 2.0
 
 
 def inner_tolerance(actual, loss_before):
@@ -481,7 +483,10 @@ def gauss_newton(
             converged, message = True, "objective below machine precision"
         elif accepted and actual <= tol * (first_objective - objective):
             converged, message = True, "step decrease below tol times the total decrease"
-        elif inner is not None and predicted <= small and abs(actual) <= small:
+        elif (inner is not None and predicted <= small and abs(actual) <= small
+              and (loss_curve or objective == 0)):
+            # A stationary point; before any accepted step only a zero objective counts
+            # (a step too small to change anything is not convergence).
             converged, message = True, "relative decrease below tol"
         elif not np.isfinite(damping.mu):
             message = "damping overflowed"

@@ -13,12 +13,15 @@ ridge-regularized skgn fit with the same ``alpha`` (and ``init='symmetric'``).
 
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+from sklearn.utils import check_array
+
+from ._validation import check_squared_norms
 
 
-def _augment(X, bias):
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"Expected a 2-D array, got shape {X.shape}.")
+def _augment(X, bias, name="X"):
+    # A finite, real, dense 2-D float array, or scikit-learn's ValueError naming the problem.
+    X = check_array(X, dtype=np.float64, input_name=name)
+    check_squared_norms(X, name)
     if bias == 0:
         return X
     return np.hstack([X, np.full((X.shape[0], 1), float(bias))])
@@ -50,7 +53,12 @@ def ntk(X, Y=None, *, bias=1.0):
     array([[0.2902]])
     """
     Xt = _augment(X, bias)
-    Yt = Xt if Y is None else _augment(Y, bias)
+    Yt = Xt if Y is None else _augment(Y, bias, "Y")
+    if Yt.shape[1] != Xt.shape[1]:
+        raise ValueError(
+            f"X and Y must have the same number of features; got {X.shape[1]} and "
+            f"{Yt.shape[1] - (bias != 0)}."
+        )
     inner = Xt @ Yt.T
     norms = np.outer(np.linalg.norm(Xt, axis=1), np.linalg.norm(Yt, axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -35,9 +35,9 @@ DEFAULT_ALPHAS = tuple(np.logspace(-2, 2, 9))
 DEFAULT_INPUT_SCALES = (1.0, 0.5, 0.25)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Selection:
-    """The chosen pair and the scores of every candidate.
+    """The chosen pair of ``select`` and the scores of every candidate.
 
     Parameters
     ----------

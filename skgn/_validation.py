@@ -132,11 +132,12 @@ class AnyOf:
                 return spec.check(value, name)
             except InvalidParameterError as exc:
                 errors.append((spec, exc))
-        for spec, exc in errors:
+        typed = [exc for spec, exc in errors
+                 if isinstance(spec, Interval) and isinstance(value, spec.kind)
+                 and not isinstance(value, (bool, np.bool_))]
+        if len(typed) == 1:
             # A number of the right type but out of range: the interval's own message.
-            if (isinstance(spec, Interval) and isinstance(value, spec.kind)
-                    and not isinstance(value, (bool, np.bool_))):
-                raise exc
+            raise typed[0]
         raise InvalidParameterError(
             f"The '{name}' parameter must be "
             f"{' or '.join(spec.describe() for spec in self.specs)}; got {value!r}."
@@ -216,12 +217,15 @@ def check_sample_weight(sample_weight, n_samples):
     Raises
     ------
     ValueError
-        On a wrong shape, NaN or inf, a negative weight, or all weights zero.
+        On a wrong shape, NaN or inf, a negative weight, or all weights zero (for an
+        array or a scalar alike).
     """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, numbers.Number):
-        return np.full(n_samples, float(sample_weight))
+    if isinstance(sample_weight, numbers.Number) or (
+            isinstance(sample_weight, np.ndarray) and sample_weight.ndim == 0):
+        # A scalar weights every sample alike; it is checked like an array.
+        sample_weight = np.full(n_samples, sample_weight)
     sample_weight = check_array(
         sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight",
         copy=True,
@@ -238,3 +242,28 @@ def check_sample_weight(sample_weight, n_samples):
             "Sample weights must contain at least one non-zero number; all weights are zero."
         )
     return sample_weight
+
+
+def check_squared_norms(X, name="X"):
+    """Refuse inputs whose squared row norms overflow: every kernel and Gram entry would.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Validated, finite inputs.
+    name : str, default='X'
+        Name used in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the largest entry and the fix (standardize the features).
+    """
+    with np.errstate(over="ignore"):
+        norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    if not np.all(np.isfinite(norms)):
+        raise ValueError(
+            f"{name} has entries up to {np.max(np.abs(X)):.3g}, so large that their squares "
+            "overflow float64. Standardize the features (for example with "
+            "sklearn.preprocessing.StandardScaler in a Pipeline)."
+        )

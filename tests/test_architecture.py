@@ -16,7 +16,7 @@ ALLOWED = {
     "_solvers": {"_operators", "_preconditioners"},
     "_network": {"_operators"},
     "_losses": set(),
-    "_kernels": set(),
+    "_kernels": {"_validation"},
     "_monitor": set(),
     "_cost_model": set(),
     "_selection": {"_kernels"},

@@ -1,5 +1,6 @@
 """scikit-learn's estimator checks on SketchedGNRegressor."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgn import SketchedGNRegressor
@@ -22,4 +23,19 @@ def _expected_failed_checks(estimator):
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+# Every solver x preconditioner path, with numbers for alpha and input_scale (slow).
+ALL_PATHS = [
+    SketchedGNRegressor(n_neurons=64, alpha=1.0, input_scale=1.0, solver=solver,
+                        preconditioner=preconditioner, random_state=0)
+    for solver, preconditioner in [("cholesky", "none")] + [
+        (s, p) for s in ("cg", "lsqr") for p in ("none", "jacobi", "nystrom", "sketch")]
+]
+
+
+@pytest.mark.slow
+@parametrize_with_checks(ALL_PATHS, expected_failed_checks=_expected_failed_checks)
+def test_every_path_is_sklearn_compatible(estimator, check):
     check(estimator)

@@ -163,14 +163,8 @@ def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_siz
 
     Parameters
     ----------
-    solver, preconditioner : str
-        The resolved path.
-    n_rows, n_neurons, n_inputs : int
-        ``N``, ``m`` and ``d``.
-    sketch_size : float
-        ``s / N``.
-    n_landmarks : int
-        Nystrom landmarks.
+    solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size, n_landmarks
+        As in :func:`peak_bytes`.
     memory : float, default=None
         Budget in bytes; ``None`` means :func:`available_memory`.
 

@@ -459,7 +459,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         state = state.extended(result, monitor.early_stopping)
         for name, value in state.attributes().items():
             setattr(self, name, value)
-        if not result.loss_curve:
+        if not state.converged and not result.loss_curve:
             warnings.warn(
                 f"SketchedGNRegressor accepted no Gauss-Newton step in {result.n_iter} "
                 f"attempt(s) ({result.message}): the model is the initial network. "
@@ -467,6 +467,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         elif not state.converged and result.message != "stopped by the monitor":
+            # Early stopping and callbacks end a fit on purpose; everything else warns.
             warnings.warn(
                 f"SketchedGNRegressor stopped after {result.n_iter} Gauss-Newton steps "
                 f"(max_iter={p['max_iter']}) without meeting tol={p['tol']}: "

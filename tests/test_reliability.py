@@ -154,3 +154,12 @@ def test_numerical_faults(name, alpha, solver, preconditioner):
     assert np.all(np.diff(reg.loss_curve_) <= 0)
     warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     assert reg.converged_ != warned
+
+
+def test_constant_target_converges_without_warning(data):
+    X, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = SketchedGNRegressor(n_neurons=32, random_state=0).fit(X, np.full(len(X), 3.0))
+    assert reg.converged_
+    assert_allclose(reg.predict(X), 3.0)

@@ -42,6 +42,16 @@ SECTIONS = [
 ]
 
 
+def _blas():
+    """The BLAS libraries loaded, with their version and kernel (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    found = {f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernels)"
+             for i in threadpool_info() if i["user_api"] == "blas"}
+    kernel = os.environ.get("OPENBLAS_CORETYPE")
+    return ", ".join(sorted(found)) + (f", OPENBLAS_CORETYPE={kernel}" if kernel else "")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -64,8 +74,8 @@ def main(argv=None):
         f"{datetime.date.today().isoformat()} in {total:.0f} s.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python "
         f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}. All arithmetic float64. Absolute seconds on a "
-        "shared machine are noisy; compare ratios within one table.",
+        f"scikit-learn {sklearn.__version__}; BLAS {_blas()}. All arithmetic float64. "
+        "Absolute seconds on a shared machine are noisy; compare ratios within one table.",
         "",
     ]
     (HERE / "RESULTS.md").write_text("\n".join(header) + "\n" + "\n\n".join(parts))

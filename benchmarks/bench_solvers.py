@@ -28,7 +28,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skgn._network import TwoLayerReLU, add_bias_feature
-from skgn._preconditioners import NystromPreconditioner, SketchPreconditioner
+from skgn._preconditioners import (
+    NO_PRECONDITIONER,
+    NystromPreconditioner,
+    SketchPreconditioner,
+)
 from skgn._solvers import solve_cg
 
 HERE = Path(__file__).parent
@@ -52,7 +56,7 @@ def iterations_vs_kappa(n):
         kappa = (ev[-1] + lam) / (max(ev[0], 0) + lam)
         its = {}
         for name, pre in (
-            ("cg", None),
+            ("cg", NO_PRECONDITIONER),
             ("cg+sketch", SketchPreconditioner(random_state=0).fit(J, lam)),
             ("cg+nystrom", NystromPreconditioner(n_landmarks=n // 10, random_state=0).fit(J, lam)),
         ):

@@ -41,9 +41,10 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
       iterations, ``2 N L (m + d) + 2 N L^2 + 25 (4 N P)`` flops, ``24 N L`` bytes.
     - ``('lsqr', 'sketch')``: a tensor sketch, the Cholesky factor of the ``s x N`` sketch
       and about 20 LSQR iterations, ``2 s N^2 + N^3 / 3 + 20 (4 N P)`` flops,
-      ``8 (s + N) N`` bytes.
+      ``8 (min(s, P) + N) N`` bytes.
 
-    Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes).
+    Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes). The bytes
+    are :func:`peak_bytes`, the same model that refuses an explicit path.
 
     Parameters
     ----------
@@ -62,15 +63,13 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
     N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
     P, s, L = m * d, sketch_size * N, float(min(n_landmarks, n_rows))
     jac = _JAC_PRODUCT_PENALTY * 4 * N * P
-    pattern = 8 * N * m
-    return {
-        ("cholesky", "none"): (2 * N**2 * (m + d) + N**3 / 3, 16 * N**2 + pattern),
-        ("cg", "nystrom"): (
-            2 * N * L * (m + d) + 2 * N * L**2 + _ITERS_NYSTROM * jac, 24 * N * L + pattern
-        ),
-        ("lsqr", "sketch"): (2 * s * N**2 + N**3 / 3 + _ITERS_SKETCH * jac,
-                             8 * (s + N) * N + pattern),
+    flops = {
+        ("cholesky", "none"): 2 * N**2 * (m + d) + N**3 / 3,
+        ("cg", "nystrom"): 2 * N * L * (m + d) + 2 * N * L**2 + _ITERS_NYSTROM * jac,
+        ("lsqr", "sketch"): 2 * s * N**2 + N**3 / 3 + _ITERS_SKETCH * jac,
     }
+    sizes = (n_rows, n_neurons, n_inputs, sketch_size, n_landmarks)
+    return {path: (f, peak_bytes(*path, *sizes)) for path, f in flops.items()}
 
 
 def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,

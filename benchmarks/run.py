@@ -27,6 +27,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 import bench_e2e  # noqa: E402
+import bench_float32  # noqa: E402
 import bench_paths  # noqa: E402
 import bench_sketch  # noqa: E402
 import bench_solvers  # noqa: E402
@@ -39,6 +40,7 @@ SECTIONS = [
     ("Inner iterations against the condition number; Jacobian products against GEMM",
      bench_solvers, "solvers.md", ["iterations_vs_kappa.png"]),
     ("Sketch cost against n and m", bench_sketch, "sketch.md", []),
+    ("float32 against float64 (`dtype`)", bench_float32, "float32.md", []),
 ]
 
 
@@ -74,7 +76,8 @@ def main(argv=None):
         f"{datetime.date.today().isoformat()} in {total:.0f} s.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python "
         f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}; BLAS {_blas()}. All arithmetic float64. "
+        f"scikit-learn {sklearn.__version__}; BLAS {_blas()}. Arithmetic float64 except where a "
+        "table says float32. "
         "Absolute seconds on a shared machine are noisy; compare ratios within one table.",
         "",
     ]

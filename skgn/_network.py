@@ -98,6 +98,9 @@ class TwoLayerReLU(Network):
     ----------
     signs : ndarray of shape (n_neurons, n_outputs)
         Fixed output-layer signs ``A`` (entries +1 or -1).
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Precision of the ``n x m`` products (pre-activations, Jacobian products). The
+        parameters, the outputs and every vector the solvers see stay float64.
 
     Notes
     -----
@@ -105,8 +108,9 @@ class TwoLayerReLU(Network):
     the bias column already appended) are passed to every method.
     """
 
-    def __init__(self, signs):
+    def __init__(self, signs, dtype=np.float64):
         self.signs = np.asarray(signs, dtype=np.float64)
+        self.dtype = np.dtype(dtype)
 
     @property
     def n_neurons(self):
@@ -175,13 +179,16 @@ class TwoLayerReLU(Network):
         outputs : ndarray of shape (n_samples, n_outputs)
             Network outputs.
         """
-        Z = X_tilde @ W.T
+        dtype = self.dtype
+        Z = np.asarray(X_tilde, dtype=dtype) @ np.asarray(W, dtype=dtype).T
         np.maximum(Z, 0.0, out=Z)
-        return (Z @ self.signs) / np.sqrt(self.n_neurons)
+        out = Z @ np.asarray(self.signs, dtype=dtype)
+        return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
 
     def jacobian(self, W, X_tilde, row_weights=None):
         """The Jacobian at ``W`` (see :meth:`Network.jacobian`): a :class:`ReLUJacobian`."""
-        return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights)
+        return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
+                            dtype=self.dtype)
 
 
 class ReLUJacobian(JacobianOperator):
@@ -200,7 +207,10 @@ class ReLUJacobian(JacobianOperator):
         J^T z = vec( sum_j A[:, j] o (D^T diag(s o Z[j]) X~) )
 
     Both cost ``2 n m d~`` flops per output and vector, done as GEMMs; a block of
-    vectors is one GEMM (``_matmat`` / ``_rmatmat``).
+    vectors is one GEMM (``_matmat`` / ``_rmatmat``). With ``dtype=float32`` the GEMMs
+    run in single precision (about twice as fast, half the memory) while the operator
+    still takes and returns float64 vectors, so the solvers and factorizations stay in
+    double precision; the 0/1 activation pattern and its counts in the Gram are exact.
 
     Parameters
     ----------
@@ -212,17 +222,23 @@ class ReLUJacobian(JacobianOperator):
         Fixed output signs.
     row_weights : ndarray of shape (n_samples,), default=None
         Row scaling ``s`` (square roots of sample weights); ``None`` means ones.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Precision of the products with the ``n x m`` pattern.
     """
 
-    def __init__(self, W, X_tilde, signs, row_weights=None):
+    def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64):
         n, d = X_tilde.shape
         m, k = signs.shape
-        self.X_tilde = X_tilde
-        self.signs = signs
-        self.row_weights = row_weights
+        self.compute_dtype = dtype = np.dtype(dtype)
+        self.X_tilde = np.asarray(X_tilde, dtype=dtype)
+        self.signs = np.asarray(signs, dtype=dtype)
+        self.row_weights = None if row_weights is None else np.asarray(row_weights, np.float64)
+        # The weights in the compute precision, for the products (float64 for the Gram).
+        self._row_weights_c = (None if row_weights is None
+                               else self.row_weights.astype(dtype, copy=False))
         # D = 1[z > 0] / sqrt(m), the scaled activation pattern.
-        self.pattern = (X_tilde @ W.T > 0).astype(np.float64)
-        self.pattern *= 1.0 / np.sqrt(m)
+        self.pattern = (self.X_tilde @ np.asarray(W, dtype=dtype).T > 0).astype(dtype)
+        self.pattern *= dtype.type(1.0 / np.sqrt(m))
         self.n_samples, self.n_inputs = n, d
         self.n_neurons, self.n_outputs = m, k
         self._gram = None
@@ -234,30 +250,30 @@ class ReLUJacobian(JacobianOperator):
         n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
         p = V.shape[1]
         # V[:, q] = vec(V_q); Vs[r, q, :] = V_q[r, :]
-        Vs = np.asarray(V, dtype=np.float64).reshape(m, d, p).transpose(0, 2, 1)
-        out = np.empty((k, n, p))
+        Vs = np.asarray(V, dtype=self.compute_dtype).reshape(m, d, p).transpose(0, 2, 1)
+        out = np.empty((k, n, p), dtype=self.compute_dtype)
         for j in range(k):
             # G = D (A[:, j] o V_q) for all q at once: (n x m) @ (m x p d~)
             G = self.pattern @ (self.signs[:, j, None, None] * Vs).reshape(m, p * d)
             # out[j, i, q] = sum_c X~[i, c] G[i, q, c]
             out[j] = np.einsum("iqc,ic->iq", G.reshape(n, p, d), self.X_tilde)
         if self.row_weights is not None:
-            out *= self.row_weights[None, :, None]
-        return out.reshape(k * n, p)
+            out *= self._row_weights_c[None, :, None]
+        return np.asarray(out.reshape(k * n, p), dtype=np.float64)
 
     def _rmatmat(self, Z):
         n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
         p = Z.shape[1]
-        Z = np.asarray(Z, dtype=np.float64).reshape(k, n, p)
+        Z = np.asarray(Z, dtype=self.compute_dtype).reshape(k, n, p)
         if self.row_weights is not None:
-            Z = Z * self.row_weights[None, :, None]
-        out = np.zeros((m, d, p))
+            Z = Z * self._row_weights_c[None, :, None]
+        out = np.zeros((m, d, p), dtype=self.compute_dtype)
         for j in range(k):
             # B[i, q, c] = Z[j, i, q] X~[i, c]; M = D^T B: (m x n) @ (n x p d~)
             B = Z[j][:, :, None] * self.X_tilde[:, None, :]
             M = (self.pattern.T @ B.reshape(n, p * d)).reshape(m, p, d)
             out += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
-        return out.reshape(m * d, p)
+        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
     def gram(self):
         r"""The Gram matrix ``J J^T`` by the tensor trick, cached.
@@ -268,7 +284,7 @@ class ReLUJacobian(JacobianOperator):
 
         (``D`` already carries ``1/sqrt(m)``). The count matrix ``D D^T`` holds integers
         up to ``m``, exact in a float32 GEMM while ``m < 2**24``, which is about twice as
-        fast as float64; the rest is float64.
+        fast as float64; the rest is float64 whatever the operator's ``dtype``.
 
         Returns
         -------
@@ -278,15 +294,17 @@ class ReLUJacobian(JacobianOperator):
         if self._gram is not None:
             return self._gram
         n, m, k = self.n_samples, self.n_neurons, self.n_outputs
-        XX = self.X_tilde @ self.X_tilde.T
+        X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
+        XX = X_tilde @ X_tilde.T
         if self.row_weights is not None:
-            XX *= np.outer(self.row_weights, self.row_weights)
+            w = np.asarray(self.row_weights, dtype=np.float64)
+            XX *= np.outer(w, w)
         exact_f32 = m < 2**24
         D = (self.pattern > 0).astype(np.float32 if exact_f32 else np.float64)
         K = np.empty((k * n, k * n))
         for j in range(k):
             for l in range(j, k):
-                prod = self.signs[:, j] * self.signs[:, l]
+                prod = np.asarray(self.signs[:, j] * self.signs[:, l], dtype=np.float64)
                 counts = (D * prod.astype(D.dtype)) @ D.T
                 block = XX * (counts.astype(np.float64) / m)
                 K[j * n : (j + 1) * n, l * n : (l + 1) * n] = block
@@ -310,7 +328,7 @@ class ReLUJacobian(JacobianOperator):
         """
         D = self.pattern
         if self.row_weights is not None:
-            D = D * self.row_weights[:, None]
+            D = D * self._row_weights_c[:, None]
         U = np.vstack([D * self.signs[:, j] for j in range(self.n_outputs)])
         return U, np.tile(self.X_tilde, (self.n_outputs, 1))
 
@@ -332,8 +350,33 @@ class ReLUJacobian(JacobianOperator):
         """
         if self._gram is not None:
             return self._gram[:, columns]
-        U, V = self.kron_factors()
-        return (U @ U[columns].T) * (V @ V[columns].T)
+        if self.compute_dtype == np.float64:
+            U, V = self.kron_factors()
+            return (U @ U[columns].T) * (V @ V[columns].T)
+        return self._gram_columns_counts(np.asarray(columns))
+
+    def _gram_columns_counts(self, columns):
+        """``K[:, columns]`` from exact float32 counts of shared active neurons.
+
+        ``K[(j, i), (l, i')] = s_i s_i' (x~_i . x~_i') (1/m) sum_r A[r, j] A[r, l]
+        1[z_ir > 0] 1[z_i'r > 0]``: the signed count is an integer below ``m``, exact in a
+        float32 GEMM; the input products and weights are float64.
+        """
+        n, m, k = self.n_samples, self.n_neurons, self.n_outputs
+        outputs, samples = np.divmod(columns, n)
+        X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
+        XX = X_tilde @ X_tilde[samples].T
+        if self.row_weights is not None:
+            w = np.asarray(self.row_weights, dtype=np.float64)
+            XX *= np.outer(w, w[samples])
+        D = (self.pattern > 0).astype(np.float32)
+        # E[:, c] = A[:, j_c] o D[i_c]: the signed pattern of each requested column.
+        E = D[samples] * self.signs.T[outputs].astype(np.float32)
+        C = np.empty((k * n, len(columns)))
+        for j in range(k):
+            counts = (D * self.signs[:, j].astype(np.float32)) @ E.T
+            C[j * n : (j + 1) * n] = XX * (counts.astype(np.float64) / m)
+        return C
 
     def squared_row_norms(self):
         """Diagonal of ``J J^T`` (squared norms of the rows), in O(n (m + d~)) flops.
@@ -344,9 +387,14 @@ class ReLUJacobian(JacobianOperator):
             Squared norms of the rows of ``J``.
         """
         # ||row(j, i)||^2 = s_i^2 ||x~_i||^2 sum_r D[i, r]^2 (A[r, j]^2 = 1)
-        per_sample = np.einsum("ic,ic->i", self.X_tilde, self.X_tilde)
-        per_sample *= np.einsum("ir,ir->i", self.pattern, self.pattern)
+        X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
+        per_sample = np.einsum("ic,ic->i", X_tilde, X_tilde)
+        if self.compute_dtype == np.float64:
+            per_sample *= np.einsum("ir,ir->i", self.pattern, self.pattern)
+        else:
+            # Active neurons per sample, counted exactly, over m.
+            per_sample *= np.count_nonzero(self.pattern, axis=1) / self.n_neurons
         if self.row_weights is not None:
-            per_sample *= self.row_weights**2
+            per_sample *= np.asarray(self.row_weights, dtype=np.float64) ** 2
         return np.tile(per_sample, self.n_outputs)
 

@@ -112,6 +112,35 @@ BOOLEAN = Options((True, False))
 
 
 @dataclass(frozen=True)
+class FloatDType:
+    """A floating-point precision: ``numpy.float64`` or ``numpy.float32``, or their names.
+
+    Parameters
+    ----------
+    values : tuple of str
+        Names of the accepted dtypes.
+    """
+
+    values: tuple = ("float64", "float32")
+
+    def describe(self):
+        """The accepted values, in words."""
+        return "one of " + ", ".join(f"numpy.{v}" for v in self.values) + " (or their names)"
+
+    def check(self, value, name):
+        """Return the value as a :class:`numpy.dtype`, or raise :class:`InvalidParameterError`."""
+        try:
+            dtype = np.dtype(value) if value is not None else None
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.name not in self.values:
+            raise InvalidParameterError(
+                f"The '{name}' parameter must be {self.describe()}; got {value!r}."
+            )
+        return dtype
+
+
+@dataclass(frozen=True)
 class AnyOf:
     """A parameter that satisfies any one of several specs (for example ``'auto'`` or a
     number).

@@ -13,6 +13,8 @@ ESTIMATORS = [
     SketchedGNRegressor(n_neurons=64, solver="cg", preconditioner="nystrom", init="random",
                         random_state=0),
     SketchedGNRegressor(n_neurons=64, solver="lsqr", preconditioner="sketch", random_state=0),
+    SketchedGNRegressor(n_neurons=64, alpha=1.0, input_scale=1.0, solver="cg",
+                        preconditioner="nystrom", dtype="float32", random_state=0),
 ]
 
 

@@ -89,6 +89,8 @@ def test_wrong_number_of_features_at_predict(data):
         ({"init": "zeros"}, "'init' parameter must be one of"),
         ({"init_scale": 0.0}, "'init_scale' parameter must be > 0"),
         ({"fit_intercept": "yes"}, "'fit_intercept' parameter must be one of"),
+        ({"dtype": np.float16}, "'dtype' parameter must be one of numpy.float64, numpy.float32"),
+        ({"dtype": "double precision"}, "'dtype' parameter must be one of numpy.float64"),
     ],
 )
 def test_bad_parameters_raise_in_fit(data, params, match):
@@ -195,6 +197,34 @@ def test_float32_input(data):
     p32 = SketchedGNRegressor(n_neurons=32, random_state=0).fit(X32, y).predict(X32)
     assert p32.dtype == np.float64
     assert_allclose(p32, p64, rtol=1e-3, atol=1e-3 * np.abs(p64).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, "float32", np.dtype("float32")])
+def test_dtype_float32_fits_the_same_model(friedman300, dtype):
+    """float32 products, float64 solves: the exact path agrees with float64 to 1e-4."""
+    X, y = friedman300
+    X = StandardScaler().fit_transform(X)
+    kw = dict(n_neurons=256, alpha=1.0, input_scale=1.0, solver="cholesky", random_state=0)
+    ref = SketchedGNRegressor(**kw).fit(X, y)
+    X_orig = X.copy()
+    reg = SketchedGNRegressor(dtype=dtype, **kw).fit(X, y)
+    assert_array_equal(X, X_orig)
+    pred = reg.predict(X)
+    assert pred.dtype == np.float64 and reg.weights_.dtype == np.float64
+    assert reg.n_iter_ == ref.n_iter_
+    assert_allclose(pred, ref.predict(X), rtol=1e-4, atol=1e-4 * np.abs(pred).max())
+
+
+def test_dtype_float32_on_the_matrix_free_path(friedman300):
+    """CG with the Nystrom preconditioner in float32 reaches the float64 objective."""
+    X, y = friedman300
+    X = StandardScaler().fit_transform(X)
+    kw = dict(n_neurons=256, alpha=1.0, input_scale=1.0, solver="cg",
+              preconditioner="nystrom", n_landmarks=100, tol=1e-6, random_state=0)
+    ref = SketchedGNRegressor(**kw).fit(X, y)
+    reg = SketchedGNRegressor(dtype=np.float32, **kw).fit(X, y)
+    assert reg.loss_curve_[-1] == pytest.approx(ref.loss_curve_[-1], rel=1e-4)
+    assert_allclose(reg.predict(X), ref.predict(X), rtol=1e-3, atol=1e-3 * np.abs(y).max())
 
 
 def test_normalize_y_gives_units_invariance(data):

@@ -115,3 +115,47 @@ def test_add_bias_feature_copies():
     X_plain = add_bias_feature(X, False)
     assert X_plain is not X
     assert_allclose(X_plain, X_orig)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_float32_products_match_dense_to_single_precision(case):
+    """dtype=float32: the same operator to float32 rounding, float64 in and out."""
+    X_tilde, W, signs, rw = _problem(n=30, d=5, m=50, **case)
+    J = TwoLayerReLU(signs, dtype=np.float32).jacobian(W, X_tilde, row_weights=rw)
+    J_dense = _dense_jacobian(X_tilde, W, signs, rw)
+    assert J.dtype == np.float64 and J.pattern.dtype == np.float32
+    rng = np.random.default_rng(5)
+    V = rng.standard_normal((J.shape[1], 3))
+    Z = rng.standard_normal((J.shape[0], 2))
+    out, back = J.matmat(V), J.rmatmat(Z)
+    assert out.dtype == back.dtype == np.float64
+    assert_allclose(out, J_dense @ V, rtol=1e-5, atol=1e-5)
+    assert_allclose(back, J_dense.T @ Z, rtol=1e-5, atol=1e-5)
+    # The dot test holds to single precision.
+    v, z = V[:, 0], Z[:, 0]
+    assert abs(z @ J.matvec(v) - J.rmatvec(z) @ v) <= 1e-5 * abs(z @ J.matvec(v))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_float32_gram_and_nystrom_columns_are_double_precision(case):
+    """The activation counts are exact in float32, so the Gram keeps float64 accuracy.
+
+    The operator holds its inputs and weights rounded to float32; the Gram is that of the
+    rounded inputs to float64 rounding.
+    """
+    X_tilde, W, signs, rw = _problem(n=12, d=4, m=30, **case)
+    X_tilde, W = (A.astype(np.float32).astype(np.float64) for A in (X_tilde, W))
+    K = (lambda D: D @ D.T)(_dense_jacobian(X_tilde, W, signs, rw))
+    J32 = TwoLayerReLU(signs, dtype=np.float32).jacobian(W, X_tilde, row_weights=rw)
+    columns = [0, 3, K.shape[0] - 1]
+    assert_allclose(J32.gram_columns(columns), K[:, columns], rtol=1e-12, atol=1e-14)
+    assert_allclose(J32.squared_row_norms(), np.diag(K), rtol=1e-12)
+    assert_allclose(J32.gram(), K, rtol=1e-12, atol=1e-14)
+
+
+def test_float32_predict_agrees_with_float64():
+    X_tilde, W, signs, _ = _problem(n=40, d=5, m=64, k=2)
+    out32 = TwoLayerReLU(signs, dtype=np.float32).predict(W, X_tilde)
+    out64 = TwoLayerReLU(signs).predict(W, X_tilde)
+    assert out32.dtype == np.float64
+    assert_allclose(out32, out64, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,132 @@
+"""float32 against float64: per-step time of the matrix-free path, and fits at defaults.
+
+Usage::
+
+    python benchmarks/bench_float32.py            # n = 16,000, m = 4,096, d = 20
+    python benchmarks/bench_float32.py --quick    # n = 4,000, m = 1,024
+
+Part 1 times one Gauss-Newton step (pattern, Nystrom preconditioner fit, inner CG solve
+to the first step's tolerance 0.1, trial evaluation) and one unpreconditioned CG step on
+a random teacher problem, ``dtype`` float64 then float32, best of two runs taken in
+alternation. Part 2 fits ``SketchedGNRegressor(dtype=...)`` at its defaults on the
+benchmark sets (75/25 split, features and target standardized as in ``bench_e2e``) and
+compares the test predictions. Prints Markdown tables and writes them, with the
+command, to ``benchmarks/float32.md``.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+import datasets
+from skgn import SketchedGNRegressor
+from skgn._gauss_newton import gauss_newton
+from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._preconditioners import NO_PRECONDITIONER, NystromPreconditioner
+from skgn._solvers import solve_cg
+
+HERE = Path(__file__).parent
+PATHS = {
+    "cg+nystrom": lambda: NystromPreconditioner(n_landmarks=500, random_state=0),
+    "cg+none": lambda: NO_PRECONDITIONER,
+}
+SETS = ("teacher", "friedman1", "diabetes", "computers", "affairs", "nox", "seattle")
+
+
+def one_step(X_tilde, y, W0, signs, dtype, preconditioner):
+    """Seconds and inner iterations of the first Gauss-Newton step in ``dtype``."""
+    network = TwoLayerReLU(signs, dtype=dtype)
+    X_cast = X_tilde.astype(dtype)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = gauss_newton(network, W0, W0, X_cast, y[:, None], solve=solve_cg,
+                              preconditioner=preconditioner, alpha=1.0, max_iter=1)
+    return time.perf_counter() - start, result.history[0]["inner_iterations"]
+
+
+def step_table(n, m, d):
+    X, y = datasets.teacher(n, d=d, seed=0)
+    X = StandardScaler().fit_transform(X)
+    y = (y - y.mean()) / y.std()
+    X_tilde = add_bias_feature(X, True)
+    network, W0 = TwoLayerReLU.initialize(np.random.RandomState(0), d + 1, 1, n_neurons=m)
+    rows = []
+    for path, make in PATHS.items():
+        best = {np.float64: (np.inf, 0), np.float32: (np.inf, 0)}
+        for _ in range(2):
+            for dtype in (np.float64, np.float32):
+                seconds, iters = one_step(X_tilde, y, W0, network.signs, dtype, make())
+                best[dtype] = min(best[dtype], (seconds, iters))
+        (t64, i64), (t32, i32) = best[np.float64], best[np.float32]
+        rows.append(f"| {path} | {n} | {m} | {d} | {t64:.2f} | {t32:.2f} | {t64 / t32:.2f} "
+                    f"| {i64} / {i32} |")
+        print(rows[-1], flush=True)
+    head = ["| path | n | m | d | float64 s | float32 s | float64 / float32 | inner iterations "
+            "(64 / 32) |", "|---|---|---|---|---|---|---|---|"]
+    return head + rows
+
+
+def fit_table(quick):
+    rows = []
+    for name in SETS:
+        X, y = datasets.load(name, n=4000)
+        train = min(0.75, 4500 / len(y))
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, train_size=train, random_state=0)
+        scaler = StandardScaler().fit(X_tr)
+        X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
+        mean, scale = y_tr.mean(), y_tr.std()
+        y_tr, y_te = (y_tr - mean) / scale, (y_te - mean) / scale
+        result = {}
+        for dtype in (np.float64, np.float32):
+            model = SketchedGNRegressor(dtype=dtype, random_state=0)
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X_tr, y_tr)
+            seconds = time.perf_counter() - start
+            result[dtype] = (seconds, model.predict(X_te), model.n_iter_)
+        (t64, p64, s64), (t32, p32, s32) = result[np.float64], result[np.float32]
+        rel = np.linalg.norm(p64 - p32) / np.linalg.norm(p64)
+        rows.append(f"| {name} | {len(y_tr)} | {rel:.1e} | {r2_score(y_te, p64):.4f} | "
+                    f"{r2_score(y_te, p32):.4f} | {t64:.2f} | {t32:.2f} | {s64} / {s32} |")
+        print(rows[-1], flush=True)
+        if quick and len(rows) == 2:
+            break
+    head = ["| dataset | n_train | relative difference of test predictions | R^2 float64 | "
+            "R^2 float32 | fit s float64 | fit s float32 | steps (64 / 32) |",
+            "|---|---|---|---|---|---|---|---|"]
+    return head + rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    n, m = (4000, 1024) if args.quick else (16000, 4096)
+    steps = step_table(n, m, 20)
+    fits = fit_table(args.quick)
+    command = "python benchmarks/bench_float32.py" + (" --quick" if args.quick else "")
+    text = "\n".join([
+        f"Command: `{command}`", "",
+        "One Gauss-Newton step of the matrix-free path (alpha = 1, first-step inner "
+        "tolerance 0.1), float64 against float32 (`dtype`), best of two:", "",
+        *steps, "",
+        "Fits at defaults (`SketchedGNRegressor(dtype=...)`), test predictions compared:",
+        "", *fits, "",
+    ])
+    (HERE / "float32.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

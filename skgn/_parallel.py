@@ -48,10 +48,12 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
 
 
 # Below this many (row, neuron) pairs a multithreaded BLAS call costs more in thread
-# start-up and spin-waiting than it saves: at n = 500, m = 1024 a 3-step fit took 0.07 s on
-# one thread and 0.12 s on two on an idle 2-core machine (0.08 s and 0.43 s beside a busy
-# process); at n = 4000 two threads were 1.7x faster when idle.
-_SINGLE_THREAD_PAIRS = 2**21
+# start-up and spin-waiting than it saves, and OpenBLAS threads that spin while a busy
+# neighbour holds the other core multiply the fit time. Fits at defaults, m = 1024, on a
+# 2-core machine, one BLAS thread against two: idle 1.50 / 1.37 s at n = 3,000, 1.23 /
+# 1.63 s at n = 4,694, 13.2 / 9.5 s at n = 12,000; at n = 4,500 beside one busy process
+# 3.68 s on one thread and 7.54 s on two.
+_SINGLE_THREAD_PAIRS = 2**23
 
 
 def blas_threads_for(n_rows, n_neurons):
@@ -68,7 +70,7 @@ def blas_threads_for(n_rows, n_neurons):
     -------
     context : context manager
         ``threadpool_limits(1, user_api='blas')`` when ``n_rows * n_neurons`` is below
-        ``2**21``; otherwise a no-op, leaving the user's BLAS setting in force.
+        ``2**23``; otherwise a no-op, leaving the user's BLAS setting in force.
     """
     if n_rows * n_neurons < _SINGLE_THREAD_PAIRS:
         return threadpool_limits(limits=1, user_api="blas")

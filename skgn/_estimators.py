@@ -21,6 +21,7 @@ from ._gauss_newton import gauss_newton
 from ._losses import SquaredLoss
 from ._monitor import CallbackSupportMixin, build_monitor, split_validation, with_callbacks
 from ._network import TwoLayerReLU, add_bias_feature
+from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
 from ._parallel import blas_threads_for
 from ._preconditioners import PRECONDITIONERS, make_preconditioner
 from ._sketching import SKETCHES
@@ -40,10 +41,16 @@ from ._validation import (
 )
 
 _REAL, _INT = numbers.Real, numbers.Integral
+# Half-width of the fired-neuron index's borderline band, in units of init_scale: a
+# neuron is rebuilt once it has moved this far (in norm) from where it was indexed.
+_INDEX_BAND = 0.1
 
 # One spec per constructor parameter; ``random_state`` is checked by check_random_state.
 _PARAMETERS = {
     "n_neurons": Interval(_INT, low=1),
+    "activation": Options(("relu", "shifted_relu")),
+    "shift": AnyOf((Options(("auto",)), Interval(_REAL, low=0.0))),
+    "pattern": Options(("auto", "dense", "sparse", "indexed")),
     "alpha": AnyOf((Options(("auto",)), Interval(_REAL, low=0.0))),
     "alphas": Grid(low=0.0),
     "input_scale": AnyOf((Options(("auto",)), Interval(_REAL, low=0.0, closed="neither"))),
@@ -150,6 +157,24 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     ----------
     n_neurons : int, default=1024
         Width ``m`` of the hidden layer. Must be even with ``init='symmetric'``.
+    activation : {'relu', 'shifted_relu'}, default='relu'
+        ``'shifted_relu'`` is ``relu(w . x~ - t sigma ||x~||)`` with ``sigma =
+        init_scale`` and ``t = shift``: at initialization each sample fires a fraction
+        ``P(N(0, 1) > t)`` of the neurons (Song, Yang and Zhang 2021), so the Jacobian is
+        sparse. Its tangent kernel is ``skgn.ntk(..., shift=t)``.
+    shift : 'auto' or float, default='auto'
+        ``t`` of ``'shifted_relu'`` (ignored by ``'relu'``); ``'auto'`` is
+        ``sqrt(0.4 log m)``, the papers' choice (about 2% of the neurons fire at
+        ``m = 1024``).
+    pattern : {'auto', 'dense', 'sparse', 'indexed'}, default='auto'
+        Storage of the activation pattern with ``'shifted_relu'``: ``'dense'`` (an
+        ``n x m`` array, BLAS products), ``'sparse'`` (only the fired pairs; products in
+        ``O(nnz d)``, the pattern still found from ``X~ W^T`` by row blocks),
+        ``'indexed'`` (sparse, and a fired-neuron index finds the pattern of new
+        weights by recomputing only the pairs near the threshold). All give the same
+        fit to rounding. ``'auto'`` is ``'dense'``: on two cores the sparse paths did
+        not beat dense BLAS at the measured sizes (``benchmarks/sparse.md``). The plain
+        ReLU always uses ``'dense'``.
     alpha : 'auto' or float, default='auto'
         Strength of the ridge penalty toward the initial weights, in the units of
         ``KernelRidge(kernel=NTKKernel(), alpha=...)`` on the scaled inputs. ``'auto'``
@@ -280,6 +305,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         The ridge strength used (chosen by ``alpha='auto'``, or the given number).
     input_scale_ : float
         The input scale used (chosen or given).
+    shift_ : float
+        The shifted ReLU's ``t`` (0 with ``activation='relu'``).
     alphas_, input_scales_ : ndarray
         The candidates scored (one value each for a parameter given as a number).
     selection_scores_ : ndarray of shape (n_input_scales, n_alphas) or None
@@ -304,7 +331,10 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     history_ : list of dict
         One dict per Gauss-Newton step with keys ``step``, ``loss``, ``trial_loss``,
         ``accepted``, ``damping``, ``solver``, ``preconditioner``,
-        ``inner_iterations``, ``inner_residual``, ``inner_tol`` and ``seconds``.
+        ``inner_iterations``, ``inner_residual``, ``inner_tol`` and ``seconds``; with a
+        sparse ``pattern`` also ``fired_fraction``, and with ``'indexed'``
+        ``index_rebuilt`` (neurons re-indexed because they moved farther than the band)
+        and ``index_borderline`` (pairs recomputed).
     converged_ : bool
         Whether the last fit met its stopping criterion (or early stopping) before
         ``max_iter``.
@@ -347,6 +377,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         self,
         n_neurons=1024,
         *,
+        activation="relu",
+        shift="auto",
+        pattern="auto",
         alpha="auto",
         alphas=None,
         input_scale="auto",
@@ -373,6 +406,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         progress_bar=False,
     ):
         self.n_neurons = n_neurons
+        self.activation = activation
+        self.shift = shift
+        self.pattern = pattern
         self.alpha = alpha
         self.alphas = alphas
         self.input_scale = input_scale
@@ -453,9 +489,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
-        network = TwoLayerReLU(state.output_signs, dtype=p["dtype"])
-        # Cast the inputs to the compute precision once, not in every product.
-        X_tilde = X_tilde.astype(p["dtype"], copy=False)
+        network, X_tilde = self._network(p, state, X_tilde)
         sizes = (Y.size, p["n_neurons"], X_tilde.shape[1], p["sketch_size"], p["n_landmarks"])
         solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *sizes)
         check_memory(solver, preconditioner, *sizes)
@@ -508,6 +542,22 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                                        reconstruction_attributes=state.attributes)
         return self
 
+    @staticmethod
+    def _network(p, state, X_tilde):
+        """The network to train and its inputs, by activation, pattern and dtype."""
+        threshold = state.shift * p["init_scale"]
+        pattern = "dense" if p["pattern"] == "auto" or not threshold else p["pattern"]
+        if pattern == "dense":
+            # Cast the inputs to the compute precision once, not in every product.
+            X_tilde = X_tilde.astype(p["dtype"], copy=False)
+            return TwoLayerReLU(state.output_signs, dtype=p["dtype"],
+                                threshold=threshold), X_tilde
+        index = None
+        if pattern == "indexed":
+            index = FiredNeuronIndex(X_tilde, state.weights, threshold,
+                                     band=_INDEX_BAND * p["init_scale"])
+        return SparseTwoLayerReLU(state.output_signs, threshold, index=index), X_tilde
+
     def _initial_state(self, p, X, Y, sample_weight, y_ndim, init_seed, selection_seed):
         """The state this fit starts from: the previous fit's (warm start) or a new one.
 
@@ -534,10 +584,14 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         scales = ((p["input_scale"],) if p["input_scale"] != "auto"
                   else p["input_scales"] or DEFAULT_INPUT_SCALES)
         scores = None
+        shift = 0.0
+        if p["activation"] == "shifted_relu":
+            shift = (np.sqrt(0.4 * np.log(p["n_neurons"])) if p["shift"] == "auto"
+                     else p["shift"])
         if p["alpha"] == "auto" or p["input_scale"] == "auto":
             selection = select(X, (Y - y_mean) / y_scale, sample_weight, alphas=alphas,
                                input_scales=scales, bias=float(p["fit_intercept"]),
-                               rng=np.random.RandomState(selection_seed))
+                               rng=np.random.RandomState(selection_seed), shift=shift)
             alpha, input_scale, scores = (selection.alpha, selection.input_scale,
                                           selection.scores)
         else:
@@ -547,7 +601,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,
             n_outputs=n_outputs, alpha=alpha, input_scale=input_scale,
             alphas=np.asarray(alphas), input_scales=np.asarray(scales),
-            selection_scores=scores)
+            selection_scores=scores, shift=float(shift))
 
     def predict(self, X):
         """Predict with the trained network.
@@ -564,8 +618,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        # Always float64: predictions do not depend on how X is split into batches.
-        network = TwoLayerReLU(self.output_signs_)
+        # Always float64 and dense: predictions do not depend on how X is batched.
+        network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
         m = self.weights_.shape[0]
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
         chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))

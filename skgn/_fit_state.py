@@ -75,6 +75,8 @@ class FitState:
         The candidates (one value each when given).
     selection_scores : ndarray of shape (n_input_scales, n_alphas) or None
         Leave-one-out scores of the candidates (``None`` when nothing was chosen).
+    shift : float
+        Threshold ``t`` of the shifted ReLU (0 for the plain ReLU).
     n_iter : int
         Gauss-Newton steps over all (warm-started) fits.
     loss_curve, history : list
@@ -102,6 +104,7 @@ class FitState:
     alphas: np.ndarray
     input_scales: np.ndarray
     selection_scores: np.ndarray = None
+    shift: float = 0.0
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)
     history: list = field(default_factory=list)

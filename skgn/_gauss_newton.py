@@ -195,6 +195,9 @@ class StepRecord:
         Wall-clock time of the step.
     validation_score : float or None
         Set by early stopping; left out of the dict when ``None``.
+    network : dict
+        The network's :meth:`~skgn._network.Network.diagnostics` for the step (for
+        example the fired-neuron index's rebuilds), merged into the dict.
     """
 
     step: int
@@ -211,12 +214,14 @@ class StepRecord:
     inner_tol: float
     seconds: float
     validation_score: float = None
+    network: dict = field(default_factory=dict)
 
     def as_dict(self):
         """The record as a dict (without ``validation_score`` when it is unset)."""
         entry = asdict(self)
         if entry["validation_score"] is None:
             del entry["validation_score"]
+        entry.update(entry.pop("network"))
         return entry
 
 
@@ -471,6 +476,7 @@ def gauss_newton(
             inner_residual=np.nan if inner is None else inner.residual_norm,
             inner_tol=np.nan if name == "cholesky" else inner_rtol,
             seconds=time.perf_counter() - t_start,
+            network=network.diagnostics(),
         )
         stop = monitor is not None and monitor.step_end(record, W)
         history.append(record.as_dict())

@@ -9,9 +9,19 @@ and only ``W`` trained, the Gram matrix ``J J^T = (X~ X~^T) o (D D^T) / m`` conv
 because ``P(w . x~ > 0 and w . x~' > 0) = (pi - theta) / (2 pi)`` for Gaussian ``w``.
 Kernel ridge regression with this kernel and ``alpha`` is the limit of a wide,
 ridge-regularized skgn fit with the same ``alpha`` (and ``init='symmetric'``).
+
+With the shifted ReLU ``relu(w . x~ - beta ||x~||)`` and ``w ~ sigma N(0, I)``, a neuron
+fires on both inputs with probability ``P(g > t, g' > t)`` for a standard bivariate normal
+pair of correlation ``rho = cos(theta)`` and ``t = beta / sigma`` (the estimator's
+``shift``). By Owen's T function (Owen 1956, eq. 2.1),
+
+    P(g > t, g' > t) = Phi(-t) - 2 T(t, sqrt((1 - rho) / (1 + rho))),
+
+which is ``(pi - theta) / (2 pi)`` at ``t = 0``.
 """
 
 import numpy as np
+from scipy.special import ndtr, owens_t
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 from sklearn.utils import check_array
 
@@ -27,7 +37,30 @@ def _augment(X, bias, name="X"):
     return np.hstack([X, np.full((X.shape[0], 1), float(bias))])
 
 
-def ntk(X, Y=None, *, bias=1.0):
+def co_firing_probability(cos, shift):
+    """``P(g > t, g' > t)`` for standard normals of correlation ``cos`` and ``t = shift``.
+
+    Parameters
+    ----------
+    cos : ndarray
+        Correlations in ``[-1, 1]``.
+    shift : float
+        Threshold ``t >= 0``.
+
+    Returns
+    -------
+    p : ndarray
+        Same shape as ``cos``.
+    """
+    cos = np.clip(cos, -1.0, 1.0)
+    with np.errstate(divide="ignore"):
+        # a = sqrt((1 - rho) / (1 + rho)): 0 at rho = 1, inf at rho = -1 (T(t, inf) =
+        # Phi(-t) / 2, so the probability is 0 there for t > 0).
+        a = np.sqrt((1.0 - cos) / (1.0 + cos))
+    return np.maximum(ndtr(-shift) - 2.0 * owens_t(shift, a), 0.0)
+
+
+def ntk(X, Y=None, *, bias=1.0, shift=0.0):
     """Neural tangent kernel matrix of skgn's two-layer ReLU network.
 
     Parameters
@@ -39,11 +72,14 @@ def ntk(X, Y=None, *, bias=1.0):
     bias : float, default=1.0
         The constant feature appended to the inputs (``fit_intercept=True`` uses 1;
         pass 0 for ``fit_intercept=False``).
+    shift : float, default=0.0
+        The shifted ReLU's ``t`` (``activation='shifted_relu'``, ``shift_`` of a fitted
+        estimator): the kernel becomes ``<x~, y~> P(g > t, g' > t)``.
 
     Returns
     -------
     K : ndarray of shape (n_samples_X, n_samples_Y)
-        ``<x~, y~> (pi - theta) / (2 pi)``.
+        ``<x~, y~> (pi - theta) / (2 pi)`` (``t = 0``).
 
     Examples
     --------
@@ -63,6 +99,10 @@ def ntk(X, Y=None, *, bias=1.0):
     norms = np.outer(np.linalg.norm(Xt, axis=1), np.linalg.norm(Yt, axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(norms > 0, inner / np.where(norms > 0, norms, 1.0), 1.0)
+    if shift:
+        if Y is None:
+            np.fill_diagonal(cos, 1.0)
+        return inner * co_firing_probability(cos, float(shift))
     theta = np.arccos(np.clip(cos, -1.0, 1.0))
     if Y is None:
         # arccos is ill-conditioned at cos = 1: the angle of x with itself is exactly 0.
@@ -81,6 +121,8 @@ class NTKKernel(Kernel):
     ----------
     bias : float, default=1.0
         The constant feature appended to the inputs, as in :func:`ntk`.
+    shift : float, default=0.0
+        The shifted ReLU's threshold ``t``, as in :func:`ntk`.
 
     Examples
     --------
@@ -92,13 +134,19 @@ class NTKKernel(Kernel):
     (2,)
     """
 
-    def __init__(self, bias=1.0):
+    def __init__(self, bias=1.0, shift=0.0):
         self.bias = bias
+        self.shift = shift
 
     @property
     def hyperparameter_bias(self):
         """The bias feature, fixed (not tuned by a Gaussian process)."""
         return Hyperparameter("bias", "numeric", "fixed")
+
+    @property
+    def hyperparameter_shift(self):
+        """The activation threshold, fixed."""
+        return Hyperparameter("shift", "numeric", "fixed")
 
     def __call__(self, X, Y=None, eval_gradient=False):
         """Kernel matrix ``k(X, Y)``.
@@ -122,13 +170,13 @@ class NTKKernel(Kernel):
         """
         if eval_gradient and Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
-        K = ntk(X, Y, bias=self.bias)
+        K = ntk(X, Y, bias=self.bias, shift=self.shift)
         if eval_gradient:
             return K, np.empty((K.shape[0], K.shape[0], 0))
         return K
 
     def diag(self, X):
-        """Diagonal ``k(x, x) = ||x~||^2 / 2``.
+        """Diagonal ``k(x, x) = ||x~||^2 P(g > t)`` (``||x~||^2 / 2`` at ``t = 0``).
 
         Parameters
         ----------
@@ -141,7 +189,7 @@ class NTKKernel(Kernel):
             ``k(x_i, x_i)`` for each sample.
         """
         Xt = _augment(X, self.bias)
-        return 0.5 * np.einsum("ij,ij->i", Xt, Xt)
+        return ndtr(-float(self.shift)) * np.einsum("ij,ij->i", Xt, Xt)
 
     def is_stationary(self):
         """Whether the kernel is stationary: it is not.

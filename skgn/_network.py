@@ -45,6 +45,24 @@ def add_bias_feature(X, fit_intercept, bias=1.0):
     return X_tilde
 
 
+def thresholds(X_tilde, threshold):
+    """Per-sample activation thresholds ``beta ||x~_i||`` of the shifted ReLU.
+
+    Parameters
+    ----------
+    X_tilde : ndarray of shape (n_samples, n_inputs)
+        Inputs with the bias column appended.
+    threshold : float
+        ``beta``.
+
+    Returns
+    -------
+    c : ndarray of shape (n_samples,)
+        In the dtype of ``X_tilde``.
+    """
+    return threshold * np.sqrt(np.einsum("ic,ic->i", X_tilde, X_tilde))
+
+
 class Network(ABC):
     """The protocol the Gauss-Newton loop trains: parameters in, outputs and a Jacobian out.
 
@@ -90,6 +108,16 @@ class Network(ABC):
         and scaled by ``row_weights``; columns follow ``params.ravel()``.
         """
 
+    def diagnostics(self):
+        """Counters of the work done since the last call, for the step history.
+
+        Returns
+        -------
+        counters : dict
+            Empty for networks without internal data structures.
+        """
+        return {}
+
 
 class TwoLayerReLU(Network):
     """A two-layer ReLU network with trained hidden weights and fixed output signs.
@@ -101,6 +129,13 @@ class TwoLayerReLU(Network):
     dtype : {numpy.float64, numpy.float32}, default=numpy.float64
         Precision of the ``n x m`` products (pre-activations, Jacobian products). The
         parameters, the outputs and every vector the solvers see stay float64.
+    threshold : float, default=0.0
+        ``beta`` of the shifted ReLU ``relu(w . x~ - beta ||x~||)``: neuron ``r`` fires on
+        ``x`` when ``w_r . x~ / ||x~|| > beta``. With ``W0 ~ sigma N(0, I)`` the fired
+        fraction at initialization is ``P(N(0, 1) > beta / sigma)``; ``beta = 0`` is the
+        plain ReLU. The shift scales with ``||x~||`` so that the network stays positively
+        homogeneous (the input scale keeps its meaning) and every sample fires the same
+        fraction of neurons, as for the unit-norm inputs of the sparse-training papers.
 
     Notes
     -----
@@ -108,9 +143,10 @@ class TwoLayerReLU(Network):
     the bias column already appended) are passed to every method.
     """
 
-    def __init__(self, signs, dtype=np.float64):
+    def __init__(self, signs, dtype=np.float64, threshold=0.0):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.dtype = np.dtype(dtype)
+        self.threshold = float(threshold)
 
     @property
     def n_neurons(self):
@@ -180,7 +216,10 @@ class TwoLayerReLU(Network):
             Network outputs.
         """
         dtype = self.dtype
-        Z = np.asarray(X_tilde, dtype=dtype) @ np.asarray(W, dtype=dtype).T
+        X_tilde = np.asarray(X_tilde, dtype=dtype)
+        Z = X_tilde @ np.asarray(W, dtype=dtype).T
+        if self.threshold:
+            Z -= thresholds(X_tilde, self.threshold)[:, None]
         np.maximum(Z, 0.0, out=Z)
         out = Z @ np.asarray(self.signs, dtype=dtype)
         return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
@@ -188,7 +227,7 @@ class TwoLayerReLU(Network):
     def jacobian(self, W, X_tilde, row_weights=None):
         """The Jacobian at ``W`` (see :meth:`Network.jacobian`): a :class:`ReLUJacobian`."""
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
-                            dtype=self.dtype)
+                            dtype=self.dtype, threshold=self.threshold)
 
 
 class ReLUJacobian(JacobianOperator):
@@ -224,9 +263,11 @@ class ReLUJacobian(JacobianOperator):
         Row scaling ``s`` (square roots of sample weights); ``None`` means ones.
     dtype : {numpy.float64, numpy.float32}, default=numpy.float64
         Precision of the products with the ``n x m`` pattern.
+    threshold : float, default=0.0
+        Shift ``beta`` of the activation: ``D[i, r] = 1[w_r . x~_i > beta ||x~_i||]``.
     """
 
-    def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64):
+    def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0):
         n, d = X_tilde.shape
         m, k = signs.shape
         self.compute_dtype = dtype = np.dtype(dtype)
@@ -236,8 +277,12 @@ class ReLUJacobian(JacobianOperator):
         # The weights in the compute precision, for the products (float64 for the Gram).
         self._row_weights_c = (None if row_weights is None
                                else self.row_weights.astype(dtype, copy=False))
-        # D = 1[z > 0] / sqrt(m), the scaled activation pattern.
-        self.pattern = (self.X_tilde @ np.asarray(W, dtype=dtype).T > 0).astype(dtype)
+        # D = 1[z > beta ||x~||] / sqrt(m), the scaled activation pattern.
+        Z = self.X_tilde @ np.asarray(W, dtype=dtype).T
+        if threshold:
+            Z -= thresholds(self.X_tilde, threshold)[:, None]
+        self.pattern = (Z > 0).astype(dtype)
+        del Z
         self.pattern *= dtype.type(1.0 / np.sqrt(m))
         self.n_samples, self.n_inputs = n, d
         self.n_neurons, self.n_outputs = m, k

@@ -32,6 +32,12 @@ _BLOCK = 512
 _N_COMPONENTS = Interval(numbers.Integral, low=1)
 
 
+def dense_rows(U, rows):
+    """``U[rows]`` as a dense array (the neuron factor of a sparse pattern is CSR)."""
+    block = U[rows]
+    return block.toarray() if sp.issparse(block) else block
+
+
 def khatri_rao_rows(U, V):
     """Row-wise Kronecker products of ``U`` (n x m) and ``V`` (n x d), shape (n, m * d).
 
@@ -79,7 +85,7 @@ class DrawnSketch:
         return np.hstack(blocks)
 
     def _sketch_columns(self, rows, U, V):
-        return self.matmat(khatri_rao_rows(U[rows], V[rows]).T)
+        return self.matmat(khatri_rao_rows(dense_rows(U, rows), V[rows]).T)
 
     def matmat(self, A):
         """``S @ A`` for a dense ``A`` of shape (m * d, p).
@@ -276,7 +282,9 @@ class _DrawnTensorSketch(DrawnSketch):
             (self.signs[factor], (np.arange(U.shape[1]), self.hashes[factor])),
             shape=(U.shape[1], s),
         )
-        return np.asarray(U @ C)
+        out = U @ C
+        # A sparse U (CSR pattern) costs O(nnz) here and gives a sparse product.
+        return out.toarray() if sp.issparse(out) else np.asarray(out)
 
     def _sketch_columns(self, rows, U, V):
         s = self.n_components
@@ -326,7 +334,7 @@ class _DrawnTensorSRHT(DrawnSketch):
     def _sketch_columns(self, rows, U, V):
         m, d = self.factor_shape
         # (H1 sigma1 u)[a_t] * (H2 sigma2 v)[b_t] * sqrt(P / s) for sampled pairs (a_t, b_t).
-        HU = dct(U[rows] * self.signs[0], type=2, axis=1, norm="ortho")
+        HU = dct(dense_rows(U, rows) * self.signs[0], type=2, axis=1, norm="ortho")
         HV = dct(V[rows] * self.signs[1], type=2, axis=1, norm="ortho")
         scale = np.sqrt(m * d / self.n_components)
         return scale * (HU[:, self.pairs[0]] * HV[:, self.pairs[1]]).T

@@ -15,6 +15,7 @@ ALLOWED = {
     "_preconditioners": {"_operators", "_sketching"},
     "_solvers": {"_operators", "_preconditioners"},
     "_network": {"_operators"},
+    "_sparse": {"_network", "_operators"},
     "_losses": set(),
     "_kernels": {"_validation"},
     "_monitor": set(),
@@ -24,7 +25,7 @@ ALLOWED = {
     "_gauss_newton": {"_losses", "_preconditioners", "_solvers"},
     "_estimators": {
         "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
-        "_selection",
+        "_selection", "_sparse",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },
     "_demo": {"_estimators"},

@@ -15,6 +15,9 @@ ESTIMATORS = [
     SketchedGNRegressor(n_neurons=64, solver="lsqr", preconditioner="sketch", random_state=0),
     SketchedGNRegressor(n_neurons=64, alpha=1.0, input_scale=1.0, solver="cg",
                         preconditioner="nystrom", dtype="float32", random_state=0),
+    SketchedGNRegressor(n_neurons=64, activation="shifted_relu", random_state=0),
+    SketchedGNRegressor(n_neurons=64, activation="shifted_relu", pattern="indexed",
+                        alpha=1.0, input_scale=1.0, random_state=0),
 ]
 
 

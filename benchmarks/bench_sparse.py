@@ -75,7 +75,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--max-log-m", type=int, default=17)
-    parser.add_argument("--max-dense-log-m", type=int, default=16,
+    parser.add_argument("--max-dense-log-m", type=int, default=17,
                         help="largest m for the dense pattern (its n x m arrays: 8 n m "
                              "bytes each, several at once)")
     args = parser.parse_args(argv)

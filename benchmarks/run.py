@@ -31,6 +31,7 @@ import bench_float32  # noqa: E402
 import bench_paths  # noqa: E402
 import bench_sketch  # noqa: E402
 import bench_solvers  # noqa: E402
+import bench_sparse  # noqa: E402
 
 SECTIONS = [
     ("End-to-end: skgn against MLPRegressor, KernelRidge and HistGradientBoosting", bench_e2e, "e2e.md",
@@ -41,6 +42,8 @@ SECTIONS = [
      bench_solvers, "solvers.md", ["iterations_vs_kappa.png"]),
     ("Sketch cost against n and m", bench_sketch, "sketch.md", []),
     ("float32 against float64 (`dtype`)", bench_float32, "float32.md", []),
+    ("Shifted ReLU: dense, sparse and indexed activation patterns", bench_sparse, "sparse.md",
+     ["sparse_step_time.png"]),
 ]
 
 

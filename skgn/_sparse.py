@@ -47,37 +47,33 @@ def dense_fired_pairs(W, X_tilde, threshold):
     Returns
     -------
     rows, cols : ndarray of int64
-        Fired pairs, row-major.
-    z : ndarray of float64
-        ``x~_i . w_r - beta ||x~_i||`` of each pair (positive).
+        Fired pairs (``x~_i . w_r > beta ||x~_i||``), row-major.
     """
     c = thresholds(X_tilde, threshold)
-    rows, cols, values = [], [], []
+    rows, cols = [], []
     for block in _row_blocks(X_tilde.shape[0], W.shape[0]):
         Z = X_tilde[block] @ W.T
         Z -= c[block, None]
         i, r = np.nonzero(Z > 0)
         rows.append(i + block.start)
         cols.append(r)
-        values.append(Z[i, r])
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    return np.concatenate(rows), np.concatenate(cols)
 
 
 class FiredPairs:
-    """The fired pairs of a pattern and their shifted pre-activations.
+    """The fired pairs of a pattern.
 
     Parameters
     ----------
     rows, cols : ndarray of int
         Sample and neuron of each fired pair.
-    z : ndarray of float64
-        Shifted pre-activation ``x~_i . w_r - beta ||x~_i||`` (positive) of each pair.
     shape : tuple of int
         ``(n_samples, n_neurons)``.
     """
 
-    def __init__(self, rows, cols, z, shape):
-        self.rows, self.cols, self.z, self.shape = rows, cols, z, shape
+    def __init__(self, rows, cols, shape):
+        self.rows, self.cols, self.shape = rows, cols, shape
+        self._pattern = None
 
     @property
     def nnz(self):
@@ -85,18 +81,28 @@ class FiredPairs:
         return self.rows.size
 
     def pattern(self):
-        """The 0/1 pattern as a CSR matrix of float64 (sorted indices)."""
-        ones = np.ones(self.nnz)
-        return sparse.csr_matrix((ones, (self.rows, self.cols)), shape=self.shape)
+        """The 0/1 pattern ``D01`` as a CSR matrix of float64 (built once)."""
+        if self._pattern is None:
+            ones = np.ones(self.nnz)
+            self._pattern = sparse.csr_matrix((ones, (self.rows, self.cols)),
+                                              shape=self.shape)
+        return self._pattern
 
-    def outputs(self, signs):
-        """``relu(Z) A / sqrt(m)`` from the fired pairs only, shape (n_samples, k)."""
-        n, m = self.shape
-        out = np.empty((n, signs.shape[1]))
+    def outputs(self, W, X_tilde, signs, threshold):
+        """``relu(X~ W^T - c) A / sqrt(m)`` from the fired pairs, shape (n_samples, k).
+
+        On the fired pairs ``relu(z) = z``, so output ``j`` is
+        ``rowsum((D01 (A_j o W)) o X~) - c o (D01 A_j)``: two sparse products, ``O(nnz d)``,
+        and no per-pair gathers.
+        """
+        D = self.pattern()
+        c = thresholds(X_tilde, threshold)
+        out = np.empty((self.shape[0], signs.shape[1]))
         for j in range(signs.shape[1]):
-            out[:, j] = np.bincount(self.rows, weights=self.z * signs[self.cols, j],
-                                    minlength=n)
-        return out / np.sqrt(m)
+            out[:, j] = np.einsum("ic,ic->i", D @ (signs[:, j, None] * W), X_tilde)
+            if threshold:
+                out[:, j] -= c * (D @ signs[:, j])
+        return out / np.sqrt(self.shape[1])
 
 
 class FiredNeuronIndex:
@@ -127,6 +133,7 @@ class FiredNeuronIndex:
         self.threshold = float(threshold)
         self.band = float(band)
         self.norms = np.sqrt(np.einsum("ic,ic->i", X_tilde, X_tilde))
+        self._X_columns = np.ascontiguousarray(X_tilde.T)
         self.c = self.threshold * self.norms
         n, m = X_tilde.shape[0], W.shape[0]
         self.shape = (n, m)
@@ -171,21 +178,25 @@ class FiredNeuronIndex:
             margin = self.X_tilde[block] @ W.T
             margin -= self.c[block, None]
             margin /= np.maximum(self.norms[block, None], np.finfo(np.float64).tiny)
-            for target, mask in ((sure, margin > self.band),
-                                 (near, np.abs(margin) <= self.band)):
-                i, r = np.nonzero(mask)
-                target[0].append(i + block.start)
-                target[1].append(neurons[r])
+            # One pass finds every pair above -band; its margin splits sure from near.
+            i, r = np.nonzero(margin >= -self.band)
+            is_sure = margin[i, r] > self.band
+            for target, mask in ((sure, is_sure), (near, ~is_sure)):
+                target[0].append(i[mask] + block.start)
+                target[1].append(neurons[r[mask]])
         self._sure = (np.concatenate(sure[0]), np.concatenate(sure[1]))
         self._band = (np.concatenate(near[0]), np.concatenate(near[1]))
 
     def _dots(self, rows, cols, W):
-        """``x~_i . w_r - c_i`` for the given pairs, in blocks of at most 2**20 pairs."""
-        out = np.empty(rows.size)
-        for start in range(0, rows.size, 2**20):
-            part = slice(start, start + 2**20)
-            out[part] = np.einsum("kc,kc->k", self.X_tilde[rows[part]], W[cols[part]])
-        return out - self.c[rows]
+        """``x~_i . w_r - c_i`` for the given pairs, one input coordinate at a time.
+
+        Gathering from the columns of ``X~`` and ``W`` (small, cache-resident vectors)
+        avoids ``len(rows) x d`` temporaries.
+        """
+        out = -self.c[rows]
+        for X_col, W_col in zip(self._X_columns, np.ascontiguousarray(W.T)):
+            out += X_col[rows] * W_col[cols]
+        return out
 
     def query(self, W):
         """The fired pairs at ``W`` (cached for the last ``W`` asked).
@@ -210,15 +221,13 @@ class FiredNeuronIndex:
         self.n_rebuilt_ = far.size
         sure_rows, sure_cols = self._sure
         band_rows, band_cols = self._band
-        z_band = self._dots(band_rows, band_cols, W)
-        on = z_band > 0
+        on = self._dots(band_rows, band_cols, W) > 0
         self.n_borderline_ = band_rows.size
         self._totals["index_rebuilt"] += self.n_rebuilt_
         self._totals["index_borderline"] += self.n_borderline_
         rows = np.concatenate([sure_rows, band_rows[on]])
         cols = np.concatenate([sure_cols, band_cols[on]])
-        z = np.concatenate([self._dots(sure_rows, sure_cols, W), z_band[on]])
-        pairs = FiredPairs(rows, cols, z, self.shape)
+        pairs = FiredPairs(rows, cols, self.shape)
         self._last = (np.array(W, copy=True), pairs)
         return pairs
 
@@ -415,14 +424,14 @@ class SparseTwoLayerReLU(TwoLayerReLU):
         if self.index is not None and X_tilde is self.index.X_tilde:
             pairs = self.index.query(W)
         else:
-            rows, cols, z = dense_fired_pairs(W, X_tilde, self.threshold)
-            pairs = FiredPairs(rows, cols, z, (X_tilde.shape[0], W.shape[0]))
+            rows, cols = dense_fired_pairs(W, X_tilde, self.threshold)
+            pairs = FiredPairs(rows, cols, (X_tilde.shape[0], W.shape[0]))
         self._fired, self._pairs = pairs.nnz, X_tilde.shape[0] * W.shape[0]
         return pairs
 
     def predict(self, W, X_tilde):
         """Outputs from the fired pairs, shape (n_samples, n_outputs)."""
-        return self.fired_pairs(W, X_tilde).outputs(self.signs)
+        return self.fired_pairs(W, X_tilde).outputs(W, X_tilde, self.signs, self.threshold)
 
     def jacobian(self, W, X_tilde, row_weights=None):
         """The Jacobian at ``W`` on the sparse pattern: a :class:`SparseReLUJacobian`."""

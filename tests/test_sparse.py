@@ -115,7 +115,7 @@ def test_shifted_predict_matches_definition_and_sparse_outputs():
 
 
 def _dense_pairs(W, X_tilde, threshold):
-    rows, cols, _ = dense_fired_pairs(W, X_tilde, threshold)
+    rows, cols = dense_fired_pairs(W, X_tilde, threshold)
     return set(zip(rows.tolist(), cols.tolist()))
 
 
@@ -138,8 +138,8 @@ def test_index_gives_the_dense_pattern_at_every_step_of_a_feature_learning_fit()
         pairs = query(W)
         assert set(zip(pairs.rows.tolist(), pairs.cols.tolist())) == _dense_pairs(
             W, X_tilde, threshold)
-        assert_allclose(pairs.z, (X_tilde[pairs.rows] * W[pairs.cols]).sum(1)
-                        - threshold * np.linalg.norm(X_tilde[pairs.rows], axis=1),
+        assert_allclose(pairs.outputs(W, X_tilde, network.signs, threshold),
+                        TwoLayerReLU(network.signs, threshold=threshold).predict(W, X_tilde),
                         rtol=1e-10, atol=1e-12)
         checked.append(1)
         rebuilt.append(index.n_rebuilt_)

@@ -20,6 +20,7 @@ from ._fit_state import FitState, target_scaling
 from ._gauss_newton import gauss_newton
 from ._losses import SquaredLoss
 from ._monitor import CallbackSupportMixin, build_monitor, split_validation, with_callbacks
+from ._deep import DeepReLU
 from ._network import TwoLayerReLU, add_bias_feature
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
 from ._parallel import blas_threads_for
@@ -48,6 +49,7 @@ _INDEX_BAND = 0.1
 # One spec per constructor parameter; ``random_state`` is checked by check_random_state.
 _PARAMETERS = {
     "n_neurons": Interval(_INT, low=1),
+    "depth": Interval(_INT, low=1),
     "activation": Options(("relu", "shifted_relu")),
     "shift": AnyOf((Options(("auto",)), Interval(_REAL, low=0.0))),
     "pattern": Options(("auto", "dense", "sparse", "indexed")),
@@ -157,6 +159,15 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     ----------
     n_neurons : int, default=1024
         Width ``m`` of the hidden layer. Must be even with ``init='symmetric'``.
+    depth : int, default=1
+        Number of hidden layers, each of width ``n_neurons``. ``depth=1`` is the
+        two-layer network above (bit for bit); ``depth >= 2`` adds ``m x m`` layers
+        ``h_l = relu(sqrt(2/m) W_l h_{l-1})`` (He scaling, ``W_l ~ N(0, 1)``, all trained)
+        whose Jacobian is applied by forward mode and back-propagation, with the Gram by
+        the per-layer tensor trick (``O(L n^2 m)``). Its tangent kernel is
+        ``skgn.ntk(X, depth=L, init_scale=...)``. Deep networks use float64, the plain
+        ReLU and dense patterns; a step costs ``O(n m^2)`` per Jacobian product
+        (``benchmarks/deep.md``).
     activation : {'relu', 'shifted_relu'}, default='relu'
         ``'shifted_relu'`` is ``relu(w . x~ - t sigma ||x~||)`` with ``sigma =
         init_scale`` and ``t = shift``: at initialization each sample fires a fraction
@@ -314,9 +325,12 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         Negative mean leave-one-out squared error of each candidate pair, in standardized
         target units (``None`` when both ``alpha`` and ``input_scale`` were numbers).
     weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
-        Trained hidden weights; the last column is the bias if ``fit_intercept``.
+        Trained hidden weights; the last column is the bias if ``fit_intercept``. With
+        ``depth >= 2`` a flat vector ``[vec(W_1), ..., vec(W_L)]`` of length
+        ``m (d + fit_intercept) + (L - 1) m^2``.
     initial_weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
-        The initialization ``W0`` (the anchor of the ridge penalty).
+        The initialization ``W0`` (the anchor of the ridge penalty), shaped like
+        ``weights_``.
     output_signs_ : ndarray of shape (n_neurons, n_outputs)
         The fixed output signs.
     n_outputs_ : int
@@ -378,6 +392,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         self,
         n_neurons=1024,
         *,
+        depth=1,
         activation="relu",
         shift="auto",
         pattern="auto",
@@ -407,6 +422,7 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         progress_bar=False,
     ):
         self.n_neurons = n_neurons
+        self.depth = depth
         self.activation = activation
         self.shift = shift
         self.pattern = pattern
@@ -443,6 +459,11 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     def _validate_params(self):
         """Check every constructor parameter against its spec; return them as a dict."""
         params = validate_params(self.get_params(deep=False), _PARAMETERS)
+        if params["depth"] > 1 and params["activation"] != "relu":
+            raise InvalidParameterError(
+                f"depth={params['depth']} supports activation='relu' only; got "
+                f"activation={params['activation']!r}. Use depth=1 for the shifted ReLU."
+            )
         if params["init"] == "symmetric" and params["n_neurons"] % 2:
             raise InvalidParameterError(
                 f"init='symmetric' pairs neurons, so n_neurons must be even; got "
@@ -491,7 +512,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
         network, X_tilde = self._network(p, state, X_tilde)
-        sizes = (Y.size, p["n_neurons"], X_tilde.shape[1], p["sketch_size"], p["n_landmarks"])
+        # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
+        n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
+        sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], p["n_landmarks"])
         solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *sizes)
         check_memory(solver, preconditioner, *sizes)
 
@@ -545,7 +568,9 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _network(p, state, X_tilde):
-        """The network to train and its inputs, by activation, pattern and dtype."""
+        """The network to train and its inputs, by depth, activation, pattern and dtype."""
+        if p["depth"] > 1:
+            return DeepReLU(state.output_signs, X_tilde.shape[1], p["depth"]), X_tilde
         threshold = state.shift * p["init_scale"]
         pattern = {"auto": "indexed"}.get(p["pattern"], p["pattern"]) if threshold else "dense"
         if pattern == "dense":
@@ -567,7 +592,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         """
         n_inputs, n_outputs = X.shape[1] + p["fit_intercept"], Y.shape[1]
         if p["warm_start"] and hasattr(self, "weights_"):
-            expected = (p["n_neurons"], n_inputs)
+            expected = ((p["n_neurons"], n_inputs) if p["depth"] == 1 else
+                        (p["n_neurons"] * (n_inputs + (p["depth"] - 1) * p["n_neurons"]),))
             if self.weights_.shape != expected or self.n_outputs_ != n_outputs:
                 raise ValueError(
                     "warm_start=True needs the same n_neurons, fit_intercept, number of "
@@ -577,9 +603,15 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                 )
             # Keep the anchor, signs, scalings and alpha the weights were trained for.
             return FitState.from_estimator(self)
-        network, W0 = TwoLayerReLU.initialize(
-            np.random.RandomState(init_seed), n_inputs, n_outputs, n_neurons=p["n_neurons"],
-            init=p["init"], init_scale=p["init_scale"])
+        if p["depth"] == 1:
+            network, W0 = TwoLayerReLU.initialize(
+                np.random.RandomState(init_seed), n_inputs, n_outputs,
+                n_neurons=p["n_neurons"], init=p["init"], init_scale=p["init_scale"])
+        else:
+            network, W0 = DeepReLU.initialize(
+                np.random.RandomState(init_seed), n_inputs, n_outputs,
+                n_neurons=p["n_neurons"], depth=p["depth"], init=p["init"],
+                init_scale=p["init_scale"])
         y_mean, y_scale = target_scaling(Y, sample_weight, p["normalize_y"])
         alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or DEFAULT_ALPHAS
         scales = ((p["input_scale"],) if p["input_scale"] != "auto"
@@ -592,7 +624,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         if p["alpha"] == "auto" or p["input_scale"] == "auto":
             selection = select(X, (Y - y_mean) / y_scale, sample_weight, alphas=alphas,
                                input_scales=scales, bias=float(p["fit_intercept"]),
-                               rng=np.random.RandomState(selection_seed), shift=shift)
+                               rng=np.random.RandomState(selection_seed), shift=shift,
+                               depth=p["depth"], init_scale=p["init_scale"])
             alpha, input_scale, scores = (selection.alpha, selection.input_scale,
                                           selection.scores)
         else:
@@ -620,7 +653,11 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         # Always float64 and dense: predictions do not depend on how X is batched.
-        network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
+        if self.depth == 1:
+            network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
+        else:
+            network = DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
+                               self.depth)
         m = self.weights_.shape[0]
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
         chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))

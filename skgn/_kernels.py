@@ -60,7 +60,40 @@ def co_firing_probability(cos, shift):
     return np.maximum(ndtr(-shift) - 2.0 * owens_t(shift, a), 0.0)
 
 
-def ntk(X, Y=None, *, bias=1.0, shift=0.0):
+def _deep_ntk(inner, sq_x, sq_y, depth, init_scale, same):
+    """The NTK recursion of :class:`~skgn._deep.DeepReLU` (``depth >= 2``).
+
+    ``K_1 = sigma^2 <x~, y~>`` is the covariance of ``z_1``; for ``l >= 2``
+    ``K_l = 2 E[relu(u) relu(v)]`` and the co-firing probability ``P_l = E[1[u > 0]
+    1[v > 0]]`` under ``(u, v) ~ N(0, K_{l-1})`` follow from the angle ``theta_l`` of
+    ``K_{l-1}``: ``2 E[relu relu] = sqrt(K(x,x) K(y,y)) (sin t + (pi - t) cos t) / pi``,
+    ``P = (pi - t) / (2 pi)``. The back-propagated products are ``B_L = P_L`` and
+    ``B_{l-1} = 2 P_{l-1} B_l``; the kernel is ``B_1 <x~, y~> + sum_{l>=2} B_l K_l``.
+    """
+    K, kx, ky = init_scale**2 * inner, init_scale**2 * sq_x, init_scale**2 * sq_y
+    covariances, probabilities = [K], []
+    for _ in range(depth):
+        norms = np.sqrt(np.outer(kx, ky))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cos = np.where(norms > 0, K / np.where(norms > 0, norms, 1.0), 1.0)
+        theta = np.arccos(np.clip(cos, -1.0, 1.0))
+        if same:
+            # arccos is ill-conditioned at cos = 1: the angle of x with itself is 0.
+            np.fill_diagonal(theta, 0.0)
+        probabilities.append((np.pi - theta) / (2 * np.pi))
+        # Covariance of the next pre-activation (the diagonal keeps theta = 0: K_l = K_{l-1}).
+        K = norms * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / np.pi
+        covariances.append(K)
+    # probabilities[l] is P at hidden layer l + 1; covariances[l] is K_{l+1}.
+    B = probabilities[-1]
+    kernel = 0.0
+    for l in range(depth - 1, 0, -1):
+        kernel = kernel + B * covariances[l]
+        B = 2.0 * probabilities[l - 1] * B
+    return kernel + B * inner
+
+
+def ntk(X, Y=None, *, bias=1.0, shift=0.0, depth=1, init_scale=1.0):
     """Neural tangent kernel matrix of skgn's two-layer ReLU network.
 
     Parameters
@@ -75,6 +108,12 @@ def ntk(X, Y=None, *, bias=1.0, shift=0.0):
     shift : float, default=0.0
         The shifted ReLU's ``t`` (``activation='shifted_relu'``, ``shift_`` of a fitted
         estimator): the kernel becomes ``<x~, y~> P(g > t, g' > t)``.
+    depth : int, default=1
+        Hidden layers (``SketchedGNRegressor(depth=...)``); ``depth >= 2`` uses the
+        standard NTK recursion of the He-scaled network (plain ReLU only).
+    init_scale : float, default=1.0
+        Standard deviation of the first layer's weights; it matters for ``depth >= 2``
+        only (the deeper layers' contributions scale with its square).
 
     Returns
     -------
@@ -96,6 +135,13 @@ def ntk(X, Y=None, *, bias=1.0, shift=0.0):
             f"{Yt.shape[1] - (bias != 0)}."
         )
     inner = Xt @ Yt.T
+    if depth > 1:
+        if shift:
+            raise ValueError("The deep tangent kernel is implemented for the plain ReLU "
+                             "(shift=0) only.")
+        sq_x = np.einsum("ij,ij->i", Xt, Xt)
+        sq_y = sq_x if Y is None else np.einsum("ij,ij->i", Yt, Yt)
+        return _deep_ntk(inner, sq_x, sq_y, int(depth), float(init_scale), Y is None)
     norms = np.outer(np.linalg.norm(Xt, axis=1), np.linalg.norm(Yt, axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(norms > 0, inner / np.where(norms > 0, norms, 1.0), 1.0)

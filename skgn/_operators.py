@@ -34,7 +34,9 @@ class JacobianOperator(LinearOperator):
     ----------
     capabilities : frozenset of str
         The structured methods this operator computes faster than the generic products:
-        a subset of ``{'gram', 'gram_columns', 'squared_row_norms', 'kron_factors'}``.
+        a subset of ``{'gram', 'gram_columns', 'squared_row_norms', 'kron_factors',
+        'kron_blocks'}`` (``kron_blocks()``: a list of ``(U_l, V_l)``, the columns of
+        ``J`` split into blocks whose rows are Kronecker products, as in deep networks).
     """
 
     capabilities = frozenset()

@@ -194,6 +194,20 @@ class SketchPreconditioner(Preconditioner):
         elif "kron_factors" in J.capabilities:
             U, V = J.kron_factors()
             Y = spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
+        elif "kron_blocks" in J.capabilities:
+            # Columns in blocks of Kronecker rows (deep networks): S = [S_1, ..., S_L]
+            # with independent S_l, so S J^T = sum_l S_l J_l^T.
+            rng = check_random_state(self.random_state)
+            Y = 0.0
+            for U, V in J.kron_blocks():
+                # A block narrower than the sketch gets a Gaussian sketch of itself.
+                name = ("gaussian" if U.shape[1] * V.shape[1] < spec.n_components
+                        else self.sketch)
+                block_spec = (SKETCHES[name](spec.n_components,
+                                             random_state=rng.randint(2**31 - 1),
+                                             n_jobs=self.n_jobs)
+                              if isinstance(self.sketch, str) else spec)
+                Y = Y + block_spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
         else:
             Y = spec.draw((P, 1)).matmat(J.rmatmat(np.eye(n)))
         self.n_components_ = Y.shape[0]

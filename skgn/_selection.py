@@ -102,7 +102,7 @@ def loo_scores(K, Y, alphas, sample_weight=None):
     return np.array(scores)
 
 
-def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, shift=0.0):
+def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, **kernel):
     """Score every (input scale, alpha) pair by LOO on a subsample; return the best.
 
     Parameters
@@ -119,8 +119,8 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, shift=0.0):
         Candidate input scales.
     bias : float
         The bias feature (1 with ``fit_intercept``, else 0).
-    shift : float, default=0.0
-        Threshold of the shifted ReLU (the kernel is ``ntk(..., shift=shift)``).
+    **kernel
+        Further keywords of :func:`~skgn.ntk` (``shift``, ``depth``, ``init_scale``).
     rng : numpy.random.RandomState
         Draws the subsample.
 
@@ -136,7 +136,7 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, shift=0.0):
         rows = np.sort(rng.choice(X.shape[0], size=SELECTION_ROWS, replace=False))
     X_sub, Y_sub = X[rows], Y[rows]
     sw = None if sample_weight is None else sample_weight[rows]
-    scores = np.array([loo_scores(ntk(s * X_sub, bias=bias, shift=shift), Y_sub, alphas, sw)
+    scores = np.array([loo_scores(ntk(s * X_sub, bias=bias, **kernel), Y_sub, alphas, sw)
                        for s in input_scales])
     i, j = np.unravel_index(np.argmax(scores), scores.shape)
     return Selection(alpha=float(alphas[j]), input_scale=float(input_scales[i]),

@@ -16,6 +16,7 @@ ALLOWED = {
     "_solvers": {"_operators", "_preconditioners"},
     "_network": {"_operators"},
     "_sparse": {"_network", "_operators"},
+    "_deep": {"_network", "_operators"},
     "_losses": set(),
     "_kernels": {"_validation"},
     "_monitor": set(),
@@ -25,7 +26,7 @@ ALLOWED = {
     "_gauss_newton": {"_losses", "_preconditioners", "_solvers"},
     "_estimators": {
         "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
-        "_selection", "_sparse",
+        "_selection", "_sparse", "_deep",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },
     "_demo": {"_estimators"},

@@ -18,6 +18,9 @@ ESTIMATORS = [
     SketchedGNRegressor(n_neurons=64, activation="shifted_relu", random_state=0),
     SketchedGNRegressor(n_neurons=64, activation="shifted_relu", pattern="indexed",
                         alpha=1.0, input_scale=1.0, random_state=0),
+    SketchedGNRegressor(n_neurons=32, depth=2, random_state=0),
+    SketchedGNRegressor(n_neurons=32, depth=2, alpha=1.0, input_scale=1.0, solver="cg",
+                        preconditioner="nystrom", random_state=0),
 ]
 
 

@@ -1,0 +1,146 @@
+"""Deep ReLU networks: Jacobian against dense and finite differences, Gram, steps, kernel."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+
+from skgn import SketchedGNRegressor, ntk
+from skgn._deep import DeepReLU
+from skgn._gauss_newton import gauss_newton_step
+from skgn._network import add_bias_feature
+from skgn._preconditioners import make_preconditioner
+from skgn._solvers import SOLVERS
+
+
+def _problem(depth, n=9, d=3, m=6, k=1, weighted=False, seed=0):
+    rng = np.random.RandomState(seed)
+    X_tilde = add_bias_feature(rng.standard_normal((n, d)), True)
+    network, params = DeepReLU.initialize(rng, d + 1, k, n_neurons=m, depth=depth,
+                                          init="random", init_scale=0.8)
+    row_weights = np.sqrt(rng.uniform(0.5, 2.0, n)) if weighted else None
+    return network, params, X_tilde, row_weights
+
+
+def _fd_jacobian(network, params, X_tilde, row_weights, h=1e-6):
+    """Dense Jacobian by central differences, rows output-major and row-weighted."""
+    cols = []
+    for q in range(params.size):
+        e = np.zeros_like(params)
+        e[q] = h
+        diff = (network.predict(params + e, X_tilde) - network.predict(params - e, X_tilde))
+        cols.append((diff / (2 * h)).T.ravel())
+    J = np.array(cols).T
+    if row_weights is not None:
+        J *= np.tile(row_weights, network.signs.shape[1])[:, None]
+    return J
+
+
+CASES = [{"depth": 2, "k": 1, "weighted": False}, {"depth": 2, "k": 2, "weighted": True},
+         {"depth": 3, "k": 1, "weighted": True}, {"depth": 3, "k": 3, "weighted": False}]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_deep_jacobian_matches_finite_differences_and_its_dense_form(case):
+    network, params, X_tilde, rw = _problem(**case)
+    J = network.jacobian(params, X_tilde, row_weights=rw)
+    dense = J.matmat(np.eye(J.shape[1]))
+    assert_allclose(dense, _fd_jacobian(network, params, X_tilde, rw), rtol=1e-6, atol=1e-7)
+    # The adjoint is the transpose of the forward map (dot test on whole blocks).
+    assert_allclose(J.rmatmat(np.eye(J.shape[0])), dense.T, rtol=1e-12, atol=1e-14)
+    rng = np.random.default_rng(0)
+    v, z = rng.standard_normal(J.shape[1]), rng.standard_normal(J.shape[0])
+    assert abs(z @ J.matvec(v) - J.rmatvec(z) @ v) <= 1e-12 * abs(z @ J.matvec(v))
+    # The per-layer tensor trick gives J J^T, its columns and its diagonal.
+    K = dense @ dense.T
+    assert_allclose(J.gram(), K, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.squared_row_norms(), np.diag(K), rtol=1e-12)
+    columns = [0, 4, J.shape[0] - 1]
+    fresh = network.jacobian(params, X_tilde, row_weights=rw)
+    assert_allclose(fresh.gram_columns(columns), K[:, columns], rtol=1e-12, atol=1e-14)
+    # Kronecker blocks rebuild the rows exactly.
+    rows = np.hstack([np.einsum("qa,qb->qab", U, V).reshape(U.shape[0], -1)
+                      for U, V in J.kron_blocks()])
+    assert_allclose(rows, dense, rtol=1e-12, atol=1e-14)
+
+
+PATHS = [("cg", "none", {}), ("cg", "jacobi", {}), ("cg", "nystrom", {"n_landmarks": 12}),
+         ("cg", "sketch", {"sketch_size": 3.0}), ("lsqr", "sketch", {"sketch_size": 3.0}),
+         ("lsqr", "nystrom", {"n_landmarks": 12}), ("cg", "sketch", {"sketch": "gaussian"})]
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("solver, name, options", PATHS)
+def test_every_solver_path_gives_the_cholesky_step(depth, solver, name, options):
+    network, params, X_tilde, rw = _problem(depth, n=20, m=8, k=2, weighted=True)
+    J = network.jacobian(params, X_tilde, row_weights=rw)
+    rng = np.random.default_rng(1)
+    r, u = rng.standard_normal(J.shape[0]), 0.1 * rng.standard_normal(J.shape[1])
+    ref, _ = gauss_newton_step(J, r, u, 0.3, 0.05, SOLVERS["cholesky"])
+    precond = make_preconditioner(name, random_state=0, **options).fit(J, 0.35)
+    delta, inner = gauss_newton_step(J, r, u, 0.3, 0.05, SOLVERS[solver], rtol=1e-13,
+                                     maxiter=2000, preconditioner=precond)
+    assert_allclose(delta, ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_deep_ntk_is_the_limit_of_the_finite_gram(depth):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((6, 3))
+    X_tilde = add_bias_feature(X, True)
+    K = ntk(X, depth=depth, init_scale=0.7)
+    errors = []
+    for m in (128, 2048):
+        grams = [DeepReLU.initialize(np.random.RandomState(seed), 4, 1, n_neurons=m,
+                                     depth=depth, init="random", init_scale=0.7)
+                 for seed in range(3)]
+        G = np.mean([net.jacobian(p, X_tilde).gram() for net, p in grams], axis=0)
+        errors.append(np.abs(G - K).max() / np.abs(K).max())
+    assert errors[1] < 0.5 * errors[0] and errors[1] < 0.08
+
+
+def test_deep_ntk_depth_one_is_the_two_layer_kernel():
+    X = np.random.RandomState(0).standard_normal((5, 2))
+    assert_allclose(ntk(X, depth=1, init_scale=3.0), ntk(X), rtol=0, atol=0)
+
+
+def test_deep_fit_approaches_deep_ntk_kernel_ridge_as_width_grows():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60, 3))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    X_test = rng.standard_normal((30, 3))
+    K, K_test = ntk(X, depth=2), ntk(X_test, X, depth=2)
+    ref = K_test @ np.linalg.solve(K + 1.0 * np.eye(60), y - y.mean()) + y.mean()
+    differences = []
+    for m in (64, 1024):
+        reg = SketchedGNRegressor(m, depth=2, alpha=1.0, input_scale=1.0, solver="cholesky",
+                                  normalize_y=False, max_iter=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg.fit(X, y - y.mean())
+        pred = reg.predict(X_test) + y.mean()
+        differences.append(np.linalg.norm(pred - ref) / np.linalg.norm(ref - y.mean()))
+    assert differences[1] < 0.6 * differences[0]
+
+
+def test_depth_one_is_the_two_layer_network_bit_for_bit():
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((80, 4)), rng.standard_normal(80)
+    a = SketchedGNRegressor(64, random_state=0).fit(X, y)
+    b = SketchedGNRegressor(64, depth=1, random_state=0).fit(X, y)
+    assert np.array_equal(a.weights_, b.weights_)
+    assert np.array_equal(a.predict(X), b.predict(X))
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg", "lsqr"])
+def test_deep_estimator_fits_and_predicts(solver):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((150, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1]
+    reg = SketchedGNRegressor(64, depth=2, alpha=0.1, input_scale=1.0, solver=solver,
+                              random_state=0).fit(X, y)
+    assert reg.weights_.shape == (64 * 4 + 64 * 64,)
+    assert reg.score(X, y) > 0.9
+    assert reg.loss_curve_ == sorted(reg.loss_curve_, reverse=True)

@@ -13,7 +13,8 @@ model, by a pipeline and ``TransformedTargetRegressor``), it fits:
 
 - skgn at its defaults, with ``n_neurons=256``, with the former defaults
   (``alpha=1.0, input_scale=1.0``) and with the shifted ReLU
-  (``activation='shifted_relu'``, sparse activations through the fired-neuron index);
+  (``activation='shifted_relu'``, sparse activations through the fired-neuron index),
+  and with ``depth=2`` (up to 5,000 training rows);
 - MLPRegressor (Adam) at scikit-learn's defaults and at width 1024;
 - KernelRidge with an RBF kernel, alpha and gamma tuned by 3-fold GridSearchCV over a
   16-point grid, where its n x n kernel fits in memory;
@@ -60,6 +61,8 @@ NARROW = 256
 KERNEL_BUDGET_BYTES = 8 * 2**30
 MAX_TRAIN = 4500
 DEFAULTS, ADAM, RBF = "skgn (defaults)", "MLP adam (defaults)", "KernelRidge rbf (tuned)"
+# Depth 2 costs n m^2 per Jacobian product: the end-to-end run skips it above this size.
+DEEP_MAX_ROWS = 5000
 RIVALS = (ADAM, f"MLP adam (width {WIDTH})", RBF)
 
 
@@ -83,11 +86,16 @@ def models(n_train, d):
                                                              random_state=0),
         "skgn (activation='shifted_relu')": SketchedGNRegressor(activation="shifted_relu",
                                                                 random_state=0),
+        "skgn (depth=2)": SketchedGNRegressor(depth=2, random_state=0),
         ADAM: MLPRegressor(random_state=0),
         f"MLP adam (width {WIDTH})": MLPRegressor(hidden_layer_sizes=(WIDTH,), random_state=0),
         RBF: GridSearchCV(KernelRidge(kernel="rbf"), {"alpha": alphas, "gamma": gammas}, cv=3),
         "HistGradientBoosting (defaults)": HistGradientBoostingRegressor(random_state=0),
     }
+    if n_train > DEEP_MAX_ROWS:
+        found["skgn (depth=2)"] = (f"skipped: each Jacobian product of depth 2 costs n m^2 "
+                                   f"(about {4 * n_train * 1024**2 / 1e9:.0f} GFlop at "
+                                   f"n = {n_train}), minutes per fit")
     if 3 * 8 * n_train**2 > KERNEL_BUDGET_BYTES:
         found[RBF] = (f"skipped: the {n_train} x {n_train} kernel and its copies need "
                       f"{3 * 8 * n_train**2 / 2**30:.0f} GiB")

@@ -37,6 +37,10 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
 
     - ``('cholesky', 'none')``: Gram by the tensor trick and its Cholesky factor,
       ``2 N^2 (m + d) + N^3 / 3`` flops, ``16 N^2`` bytes.
+    - ``('normal', 'none')``: the ``P x P`` normal matrix from Kronecker rows and its
+      Cholesky factor, ``2 N P^2 + P^3 / 3`` flops and three Jacobian products,
+      ``16 P^2`` bytes plus a 64 MiB block (cheaper than the sample space when
+      ``P < N``).
     - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and about 25 PCG
       iterations, ``2 N L (m + d) + 2 N L^2 + 25 (4 N P)`` flops, ``24 N L`` bytes.
     - ``('lsqr', 'sketch')``: a tensor sketch, the Cholesky factor of the ``s x N`` sketch
@@ -65,6 +69,7 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
     jac = _JAC_PRODUCT_PENALTY * 4 * N * P
     flops = {
         ("cholesky", "none"): 2 * N**2 * (m + d) + N**3 / 3,
+        ("normal", "none"): 2 * N * P**2 + P**3 / 3 + 3 * jac / 2,
         ("cg", "nystrom"): 2 * N * L * (m + d) + 2 * N * L**2 + _ITERS_NYSTROM * jac,
         ("lsqr", "sketch"): 2 * s * N**2 + N**3 / 3 + _ITERS_SKETCH * jac,
     }
@@ -82,7 +87,7 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
 
     Parameters
     ----------
-    solver : {'auto', 'cholesky', 'cg', 'lsqr'}
+    solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}
         Requested solver.
     preconditioner : {'auto', 'none', 'jacobi', 'sketch', 'nystrom'}
         Requested preconditioner.
@@ -100,14 +105,14 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
     solver, preconditioner : str
         The resolved path.
     """
-    if solver == "cholesky":
-        return "cholesky", "none"
+    if solver in ("cholesky", "normal"):
+        return solver, "none"
     if solver != "auto" and preconditioner != "auto":
         return solver, preconditioner
     costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
                        n_landmarks=n_landmarks)
     if solver != "auto" or preconditioner != "auto":
-        costs = {k: v for k, v in costs.items() if k[0] != "cholesky"}
+        costs = {k: v for k, v in costs.items() if k[0] not in ("cholesky", "normal")}
     budget = available_memory() if memory is None else memory
     fitting = {k: v for k, v in costs.items() if v[1] <= budget}
     if fitting:
@@ -149,6 +154,8 @@ def peak_bytes(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
     pattern = 8 * N * m
     if solver == "cholesky":
         return pattern + 16 * N**2
+    if solver == "normal":
+        return pattern + 16 * P**2 + 64 * 2**20
     if preconditioner == "nystrom":
         return pattern + 24 * N * min(n_landmarks, N)
     if preconditioner == "sketch":

@@ -210,11 +210,15 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         Candidates for ``input_scale='auto'``; ``None`` means ``(1.0, 0.5, 0.25)``.
         Smaller scales were measured too (``benchmarks/selection.md``): their kernels can
         score well, but at 1,024 neurons the finite network follows them poorly.
-    solver : {'auto', 'cholesky', 'cg', 'lsqr'}, default='auto'
+    solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}, default='auto'
         Inner solver of the Gauss-Newton system ``(J J^T + lam I) g = b``:
 
         - ``'cholesky'``: forms ``J J^T`` by the tensor trick and factors it (the
           exact Gram-Gauss-Newton step; memory ``n^2``).
+        - ``'normal'``: the same exact step from the ``P x P`` normal matrix ``J^T J``
+          (``P = m (d + 1)`` parameters; ``2 n P^2`` flops, memory ``P^2``): the
+          classical Gauss-Newton step, cheaper than the sample space when there are
+          more rows than parameters.
         - ``'cg'``: matrix-free (preconditioned) conjugate gradients on the implicit
           Jacobian.
         - ``'lsqr'``: LSQR on the row-preconditioned augmented operator

@@ -35,7 +35,7 @@ class JacobianOperator(LinearOperator):
     capabilities : frozenset of str
         The structured methods this operator computes faster than the generic products:
         a subset of ``{'gram', 'gram_columns', 'squared_row_norms', 'kron_factors',
-        'kron_blocks'}`` (``kron_blocks()``: a list of ``(U_l, V_l)``, the columns of
+        'kron_blocks'}`` (``normal_matrix()`` uses the Kronecker ones when present) (``kron_blocks()``: a list of ``(U_l, V_l)``, the columns of
         ``J`` split into blocks whose rows are Kronecker products, as in deep networks).
     """
 
@@ -92,6 +92,24 @@ class JacobianOperator(LinearOperator):
         """
         return np.array([self.gram_columns([q])[q, 0] for q in range(self.shape[0])])
 
+    def normal_matrix(self):
+        """The normal matrix ``J^T J`` (P x P), for problems with fewer parameters than rows.
+
+        Operators with Kronecker rows accumulate ``sum_q (U_q (x) V_q)(U_q (x) V_q)^T`` over
+        row blocks (``2 n P^2`` flops, ``P^2`` memory plus one block); others apply ``J``
+        to the identity (``n P`` memory).
+
+        Returns
+        -------
+        G : ndarray of shape (P, P)
+        """
+        if "kron_factors" in self.capabilities:
+            return kron_normal_matrix([self.kron_factors()])
+        if "kron_blocks" in self.capabilities:
+            return kron_normal_matrix(self.kron_blocks())
+        dense = self.matmat(np.eye(self.shape[1]))
+        return dense.T @ dense
+
     def kron_factors(self):
         """Factors ``U`` (n x a) and ``V`` (n x b) with row ``q`` of ``J`` = ``U[q] (x) V[q]``.
 
@@ -103,6 +121,40 @@ class JacobianOperator(LinearOperator):
             The Kronecker factors of the rows.
         """
         raise NotImplementedError(f"{type(self).__name__} has no Kronecker-structured rows.")
+
+
+# Rows per block when a normal matrix is accumulated from Kronecker rows.
+_NORMAL_BLOCK_BYTES = 64 * 2**20
+
+
+def kron_normal_matrix(blocks):
+    """``J^T J`` for ``J`` whose columns are blocks of Kronecker rows ``U_l[q] (x) V_l[q]``.
+
+    Parameters
+    ----------
+    blocks : list of (U, V)
+        Per column block, the factors (dense or sparse ``U``) of its rows.
+
+    Returns
+    -------
+    G : ndarray of shape (P, P)
+        ``P = sum_l a_l b_l``.
+    """
+    n = blocks[0][0].shape[0]
+    P = sum(U.shape[1] * V.shape[1] for U, V in blocks)
+    G = np.zeros((P, P))
+    rows = max(1, int(_NORMAL_BLOCK_BYTES // (8 * P)))
+    for start in range(0, n, rows):
+        part = slice(start, min(start + rows, n))
+        pieces = []
+        for U, V in blocks:
+            Ub = U[part]
+            Ub = Ub.toarray() if hasattr(Ub, "toarray") else np.asarray(Ub)
+            # Row q of the block is U[q] (x) V[q] in C order (index a * b_l + c).
+            pieces.append((Ub[:, :, None] * V[part][:, None, :]).reshape(Ub.shape[0], -1))
+        R = np.hstack(pieces) if len(pieces) > 1 else pieces[0]
+        G += R.T @ R
+    return G
 
 
 class _AdjointOperator(LinearOperator):

@@ -97,6 +97,52 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PREC
     return SolverResult(x=x, n_iter=0, residual_norm=resid, converged=True, solver="cholesky")
 
 
+def solve_normal(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER):
+    """Solve ``(J J^T + lam I) g = b`` exactly in parameter space (normal equations).
+
+    With ``x = (J^T J + lam I)^{-1} J^T b`` (a Cholesky factor of the ``P x P`` normal
+    matrix, ``2 n P^2 + P^3 / 3`` flops), the push-through identity gives
+    ``g = (b - J x) / lam`` and ``J^T g = x``: the Gauss-Newton step itself, returned as
+    ``jtx``. This is the classical Gauss-Newton step, cheaper than the sample-space one
+    when the network has fewer parameters than rows (``P < n``); it needs ``lam > 0``.
+
+    Parameters
+    ----------
+    J, b, lam
+        The system, as in every solver (module docstring).
+    rtol, maxiter, preconditioner : ignored
+        Accepted so that every solver has the same signature.
+
+    Returns
+    -------
+    result : SolverResult
+        ``g``, ``J^T g`` and the relative residual of the normal equations
+        ``||J^T b - (J^T J + lam I) x|| / ||J^T b||``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If ``lam <= 0`` or ``J^T J + lam I`` is not numerically positive definite.
+    """
+    if not lam > 0:
+        raise np.linalg.LinAlgError("The normal-equations solver needs lam > 0.")
+    J = as_jacobian(J)
+    G = J.normal_matrix()
+    A = G.copy()
+    A.flat[:: A.shape[0] + 1] += lam
+    factor = linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+    jtb = J.rmatvec(b)
+    x = linalg.cho_solve(factor, jtb, check_finite=False)
+    if not np.all(np.isfinite(x)):
+        raise np.linalg.LinAlgError("Cholesky solve produced non-finite values.")
+    g = (b - J.matvec(x)) / lam
+    # The residual of the system actually solved, (J^T J + lam I) x = J^T b.
+    scale = np.linalg.norm(jtb)
+    resid = 0.0 if scale == 0 else float(np.linalg.norm(jtb - G @ x - lam * x) / scale)
+    return SolverResult(x=g, n_iter=0, residual_norm=resid, converged=True, solver="normal",
+                        jtx=x)
+
+
 def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER):
     """Solve ``(J J^T + lam I) g = b`` matrix-free by (preconditioned) conjugate gradients.
 
@@ -244,7 +290,8 @@ def _iterative_result(solver, x, jtx, n_iter, resid, rtol, preconditioner):
                         preconditioner=preconditioner.name, jtx=jtx)
 
 
-SOLVERS = {"cholesky": solve_cholesky, "cg": solve_cg, "lsqr": solve_lsqr}
+SOLVERS = {"cholesky": solve_cholesky, "normal": solve_normal, "cg": solve_cg,
+           "lsqr": solve_lsqr}
 
 
 def solver_name(solve):

@@ -83,7 +83,7 @@ def test_wrong_number_of_features_at_predict(data):
         ({"n_neurons": 0}, "'n_neurons' parameter must be >= 1"),
         ({"n_neurons": 2.5}, "'n_neurons' parameter must be an integer"),
         ({"n_neurons": 7}, "n_neurons must be even"),
-        ({"solver": "lbfgs"}, "'solver' parameter must be one of 'auto', 'cholesky', 'cg', 'lsqr'"),
+        ({"solver": "lbfgs"}, "'solver' parameter must be one of 'auto', 'cholesky', 'normal', 'cg', 'lsqr'"),
         ({"max_iter": 0}, "'max_iter' parameter must be >= 1"),
         ({"tol": -1e-3}, "'tol' parameter must be >= 0"),
         ({"init": "zeros"}, "'init' parameter must be one of"),

@@ -68,3 +68,23 @@ def test_relu_capabilities_agree_with_the_generic_methods(k, weighted):
     U, V = J.kron_factors()
     rows = (U[:, :, None] * V[:, None, :]).reshape(U.shape[0], -1)
     assert_allclose(rows, J.matmat(np.eye(J.shape[1])), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_normal_matrix_of_kronecker_rows_matches_dense(k):
+    from skgn._deep import DeepReLU
+    from skgn._sparse import SparseTwoLayerReLU
+
+    rng = np.random.default_rng(3)
+    X_tilde = np.hstack([rng.standard_normal((30, 3)), np.ones((30, 1))])
+    W = rng.standard_normal((8, 4))
+    signs = rng.choice([-1.0, 1.0], size=(8, k))
+    rw = np.sqrt(rng.uniform(0.5, 2.0, 30))
+    deep, params = DeepReLU.initialize(np.random.RandomState(0), 4, k, n_neurons=6, depth=2)
+    for J in (TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw),
+              SparseTwoLayerReLU(signs, 0.3).jacobian(W, X_tilde, row_weights=rw),
+              deep.jacobian(params, X_tilde, row_weights=rw)):
+        dense = J.matmat(np.eye(J.shape[1]))
+        assert_allclose(J.normal_matrix(), dense.T @ dense, rtol=1e-12, atol=1e-13)
+    generic = as_jacobian(aslinearoperator(dense))
+    assert_allclose(generic.normal_matrix(), dense.T @ dense, rtol=1e-12, atol=1e-13)

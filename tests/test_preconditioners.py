@@ -58,6 +58,18 @@ def test_every_path_equals_cholesky_step(solver, name, options, alpha, mu, k):
     assert_allclose(delta, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max())
 
 
+@pytest.mark.parametrize("alpha, mu", [(0.0, 1e-3), (0.5, 0.0), (0.3, 0.2)])
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("n, m", [(40, 64), (300, 8)])
+def test_normal_equations_step_equals_cholesky_step(alpha, mu, k, n, m):
+    """Parameter space and sample space give one step, with fewer or more rows than P."""
+    J, r, u = _jacobian(n=n, m=m, k=k)
+    exact, _ = gauss_newton_step(J, r, u, alpha, mu, solve_cholesky)
+    delta, inner = gauss_newton_step(J, r, u, alpha, mu, SOLVERS["normal"])
+    assert inner.solver == "normal"
+    assert_allclose(delta, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max())
+
+
 @pytest.mark.parametrize("name, options", PRECOND_CASES)
 def test_factor_matches_its_definition(name, options):
     J, _, _ = _jacobian(n=30)

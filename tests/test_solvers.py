@@ -19,6 +19,11 @@ def _operator(n=25, P=60, seed=0):
 def test_solvers_match_dense_solve(name, lam):
     M, J, b = _operator()
     expected = np.linalg.solve(M @ M.T + lam * np.eye(M.shape[0]), b)
+    if name == "normal" and lam == 0:
+        # The push-through identity divides by lam: the normal equations need lam > 0.
+        with pytest.raises(np.linalg.LinAlgError, match="lam > 0"):
+            SOLVERS[name](J, b, lam)
+        return
     result = SOLVERS[name](J, b, lam, rtol=1e-13, maxiter=500)
     assert isinstance(result, SolverResult)
     assert result.solver == name and result.preconditioner == "none"
@@ -30,6 +35,20 @@ def test_solvers_match_dense_solve(name, lam):
     if result.jtx is not None:
         assert_allclose(result.jtx, M.T @ expected, rtol=1e-9, atol=1e-12)
     assert result.residual_norm <= 1e-12
+
+
+@pytest.mark.parametrize("lam", [1e-6, 1e-2, 3.0])
+def test_normal_equations_match_the_sample_space_solve_with_more_rows_than_parameters(lam):
+    M, J, b = _operator(n=300, P=40, seed=2)
+    result = SOLVERS["normal"](J, b, lam)
+    # The step J^T g = (M^T M + lam I)^{-1} M^T b, referenced in the well-conditioned
+    # parameter space (M M^T + lam I has condition number ~ 1 / lam here).
+    step = np.linalg.solve(M.T @ M + lam * np.eye(40), M.T @ b)
+    assert_allclose(result.jtx, step, rtol=1e-10, atol=1e-13)
+    if lam >= 1e-2:
+        expected = np.linalg.solve(M @ M.T + lam * np.eye(300), b)
+        assert_allclose(result.x, expected, rtol=1e-8, atol=1e-10)
+    assert result.residual_norm <= 1e-10
 
 
 def test_cholesky_raises_on_indefinite_system():

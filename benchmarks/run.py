@@ -29,6 +29,8 @@ sys.path.insert(0, str(HERE))
 import bench_e2e  # noqa: E402
 import bench_float32  # noqa: E402
 import bench_paths  # noqa: E402
+import bench_scale  # noqa: E402
+import bench_deep  # noqa: E402
 import bench_sketch  # noqa: E402
 import bench_solvers  # noqa: E402
 import bench_sparse  # noqa: E402
@@ -44,6 +46,7 @@ SECTIONS = [
     ("float32 against float64 (`dtype`)", bench_float32, "float32.md", []),
     ("Shifted ReLU: dense, sparse and indexed activation patterns", bench_sparse, "sparse.md",
      ["sparse_step_time.png"]),
+    ("Deep networks: per-step time against m", bench_deep, "deep.md", []),
 ]
 
 
@@ -84,6 +87,9 @@ def main(argv=None):
         "Absolute seconds on a shared machine are noisy; compare ratios within one table.",
         "",
     ]
+    if (HERE / "scale.md").exists():
+        # bench_scale.py has its own command (too long for this run); keep its last table.
+        parts.append(bench_scale.SECTION + "\n\n" + (HERE / "scale.md").read_text())
     (HERE / "RESULTS.md").write_text("\n".join(header) + "\n" + "\n\n".join(parts))
     print(f"wrote {HERE / 'RESULTS.md'} in {total:.0f} s")
     return 0

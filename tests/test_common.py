@@ -38,7 +38,7 @@ def test_sklearn_compatible_estimator(estimator, check):
 ALL_PATHS = [
     SketchedGNRegressor(n_neurons=64, alpha=1.0, input_scale=1.0, solver=solver,
                         preconditioner=preconditioner, random_state=0)
-    for solver, preconditioner in [("cholesky", "none")] + [
+    for solver, preconditioner in [("cholesky", "none"), ("normal", "none")] + [
         (s, p) for s in ("cg", "lsqr") for p in ("none", "jacobi", "nystrom", "sketch")]
 ]
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from skgn import SketchedGNRegressor, ntk  # noqa: E402
 
-PATHS = [("auto", "auto"), ("cholesky", "none")] + [
+PATHS = [("auto", "auto"), ("cholesky", "none"), ("normal", "none")] + [
     (s, p) for s in ("cg", "lsqr") for p in ("none", "jacobi", "nystrom", "sketch")]
 DTYPES = [np.float64, np.float32, np.float16, np.int64, bool, object]
 # Words a clear message uses: the faulty input or parameter, or what to do.

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ._losses import SquaredLoss
+from ._operators import MixedRowsJacobian
 from ._preconditioners import NO_PRECONDITIONER
 from ._solvers import solver_name
 
@@ -64,6 +65,14 @@ class NielsenDamping:
         """After an accepted step: ``mu <- mu * max(1/3, 1 - (2 rho - 1)^3)``."""
         self.mu *= max(1.0 / 3.0, 1.0 - (2.0 * gain_ratio - 1.0) ** 3)
         self.nu = 2.0
+
+    def shrink(self, step_length, alpha=0.0):
+        """After a step accepted at ``step_length < 1``: ``lam <- lam / step_length``.
+
+        The damped step is about ``1 / lam`` long where ``lam`` dominates, so the next
+        one is about as long as the step that was accepted.
+        """
+        self.mu = (alpha + self.mu) / step_length - alpha
 
     def reject(self, alpha=0.0):
         """After a rejected step: grow the shift ``lam = alpha + mu`` by ``nu``, double ``nu``.
@@ -394,12 +403,25 @@ def gauss_newton(
 
     def evaluate(W_at):
         terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)
-        if terms.curvature is not None:
-            raise NotImplementedError("losses with a curvature factor are not supported yet")
         U = W_at - W0
-        return terms.residual, float(terms.value + 0.5 * alpha * np.vdot(U, U))
+        return terms, float(terms.value + 0.5 * alpha * np.vdot(U, U))
 
-    residuals, objective = evaluate(W)
+    def linearize(W_at, terms):
+        """The (curvature-weighted) Jacobian at ``W_at``: ``L diag(sqrt(s)) J``."""
+        curvature = terms.curvature
+        if curvature is None:
+            return network.jacobian(W_at, X_tilde, row_weights=row_weights)
+        if curvature.ndim == 2 and curvature.shape[1] == 1:
+            # One output: the factor is a row scaling, folded into the row weights.
+            scale = curvature[:, 0] if row_weights is None else row_weights * curvature[:, 0]
+            return network.jacobian(W_at, X_tilde, row_weights=scale)
+        if curvature.ndim == 2:
+            curvature = np.einsum("ij,jk->ijk", curvature, np.eye(curvature.shape[1]))
+        J_s = network.jacobian(W_at, X_tilde, row_weights=row_weights)
+        return MixedRowsJacobian(J_s, curvature)
+
+    terms, objective = evaluate(W)
+    residuals = terms.residual
     objective_start = objective
     # The objective before the first step of the whole (possibly warm-started) fit.
     first_objective = objective if state.first_objective is None else state.first_objective
@@ -414,12 +436,16 @@ def gauss_newton(
             monitor.step_begin(step, W)
         t_start = time.perf_counter()
         if J is None:
-            J = network.jacobian(W, X_tilde, row_weights=row_weights)
+            J = linearize(W, terms)
         damping.start(J, Y.shape[1], weight_sum)
         u = (W - W0).ravel()
         weighted_residual = _flat_output_major(
             residuals if row_weights is None else residuals * row_weights[:, None]
         )
+        # The Gauss-Newton model is loss + 1/2 ||r_w + J d||^2 - 1/2 ||r_w||^2; for the
+        # squared error the first and last terms cancel (and are left out, exactly).
+        model_offset = (0.0 if terms.curvature is None
+                        else terms.value - 0.5 * weighted_residual @ weighted_residual)
         fitted_now, inner = False, None
         try:
             precond, fitted_now = cache.get(J, alpha + damping.mu)
@@ -443,9 +469,11 @@ def gauss_newton(
                 linear_residual = weighted_residual + step_length * J_delta
                 model = (0.5 * linear_residual @ linear_residual
                          + 0.5 * alpha * np.sum((u + step_length * delta) ** 2))
+                if terms.curvature is not None:
+                    model += model_offset
                 predicted = objective - model
                 W_trial = W + step_length * delta.reshape(W.shape)
-                trial_residuals, trial_objective = evaluate(W_trial)
+                trial_terms, trial_objective = evaluate(W_trial)
                 actual = objective - trial_objective
                 accepted = bool(np.isfinite(trial_objective) and actual > 0)
                 if accepted:
@@ -455,7 +483,8 @@ def gauss_newton(
         if accepted:
             damping.accept(actual / predicted if predicted > 0 else 0.0)
             objective_before = objective
-            W, residuals, objective = W_trial, trial_residuals, trial_objective
+            W, terms, objective = W_trial, trial_terms, trial_objective
+            residuals = terms.residual
             J = None
             loss_curve.append(objective)
             inner_rtol = inner_tolerance(actual, objective_before)

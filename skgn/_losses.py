@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, logsumexp
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,53 @@ class SquaredLoss(Loss):
         sq = np.einsum("ij,ij->i", residual, residual)
         data = sq.sum() if sample_weight is None else sample_weight @ sq
         return LossTerms(value=0.5 * data, residual=residual)
+
+
+# Smallest probability used in a curvature factor: keeps H^{1/2} and r = H^{-1/2} g finite
+# where the model is confident (p(1 - p) underflows), at the cost of a bounded residual.
+_P_FLOOR = 1e-12
+
+
+class LogLoss(Loss):
+    """Binary cross-entropy on one output (a logit), labels ``Y`` in {0, 1}.
+
+    ``l(f, y) = log(1 + e^f) - y f`` has gradient ``g = p - y`` and Hessian ``h = p (1 - p)``
+    in ``f`` (``p = sigmoid(f)``). The generalized Gauss-Newton model
+    ``g delta + h delta^2 / 2`` equals ``1/2 (h^{1/2} delta + r)^2 - r^2 / 2`` with the
+    curvature factor ``h^{1/2}`` (a row scaling of the Jacobian) and the residual
+    ``r = g / h^{1/2}``.
+    """
+
+    def evaluate(self, outputs, Y, sample_weight=None):
+        """Value, residual ``g / sqrt(h)`` and diagonal curvature factor ``sqrt(h)``."""
+        F = outputs
+        # log(1 + e^f) - y f, overflow-free.
+        losses = (np.logaddexp(0.0, F) - Y * F).sum(axis=1)
+        value = losses.sum() if sample_weight is None else sample_weight @ losses
+        p = expit(F)
+        root_h = np.sqrt(np.maximum(p * (1.0 - p), _P_FLOOR))
+        return LossTerms(value=float(value), residual=(p - Y) / root_h, curvature=root_h)
+
+
+class SoftmaxLoss(Loss):
+    """Multinomial cross-entropy on ``k`` outputs (logits), one-hot ``Y``.
+
+    With ``p = softmax(f)``: gradient ``g = p - y``, Hessian ``H = diag(p) - p p^T``. Its
+    factor ``L = diag(sqrt(p)) - sqrt(p) p^T`` satisfies ``L^T L = H`` (because
+    ``sum p = 1``), and ``r = g / sqrt(p)`` satisfies ``L^T r = g`` (because
+    ``sum g = 0``), so the generalized Gauss-Newton model is
+    ``1/2 ||L J delta + r||^2 - ||r||^2 / 2``: the Jacobian's ``k`` rows of each sample
+    are mixed by ``L`` (a block-diagonal factor).
+    """
+
+    def evaluate(self, outputs, Y, sample_weight=None):
+        """Value, residual ``g / sqrt(p)`` and per-sample factors ``L`` (n, k, k)."""
+        F = outputs
+        log_norm = logsumexp(F, axis=1)
+        losses = log_norm - np.einsum("ij,ij->i", Y, F)
+        value = losses.sum() if sample_weight is None else sample_weight @ losses
+        p = np.exp(F - log_norm[:, None])
+        root_p = np.sqrt(np.maximum(p, _P_FLOOR))
+        factor = np.einsum("ij,jk->ijk", root_p, np.eye(F.shape[1]))
+        factor -= root_p[:, :, None] * p[:, None, :]
+        return LossTerms(value=float(value), residual=(p - Y) / root_p, curvature=factor)

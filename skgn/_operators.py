@@ -210,3 +210,106 @@ def as_jacobian(J):
     if isinstance(J, JacobianOperator):
         return J
     return _WrappedOperator(aslinearoperator(J))
+
+
+class MixedRowsJacobian(JacobianOperator):
+    """``J_H = blockdiag(L_1, ..., L_n) J``: each sample's ``k`` rows mixed by a ``k x k`` factor.
+
+    The generalized Gauss-Newton matrix of a loss with per-sample output Hessian
+    ``H_i = L_i^T L_i`` is ``J_H^T J_H`` (softmax cross-entropy: ``k`` outputs per sample).
+    Rows of ``J`` are output-major (row ``a n + i``); so are those of ``J_H``:
+
+    Forward: ``(J_H v)[j n + i] = sum_a L_i[j, a] (J v)[a n + i]``.
+
+    Adjoint: ``J_H^T z = J^T z'`` with ``z'[a n + i] = sum_j L_i[j, a] z[j n + i]``.
+
+    Parameters
+    ----------
+    jacobian : JacobianOperator of shape (k n, P)
+        The (weighted) Jacobian.
+    factors : ndarray of shape (n, k, k)
+        ``L_i``.
+    """
+
+    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms"})
+
+    def __init__(self, jacobian, factors):
+        self.inner = as_jacobian(jacobian)
+        self.factors = np.asarray(factors, dtype=np.float64)
+        self.n_samples, self.n_outputs = self.factors.shape[:2]
+        self._gram = None
+        super().__init__(shape=self.inner.shape)
+
+    def _split(self, A):
+        return np.asarray(A).reshape(self.n_outputs, self.n_samples, -1)
+
+    def _matmat(self, V):
+        Y = self._split(self.inner.matmat(V))
+        return np.einsum("ija,aip->jip", self.factors, Y).reshape(self.shape[0], -1)
+
+    def _rmatmat(self, Z):
+        mixed = np.einsum("ija,jip->aip", self.factors, self._split(Z))
+        return self.inner.rmatmat(mixed.reshape(self.shape[0], -1))
+
+    def gram(self):
+        """``J_H J_H^T = L K L^T`` from the inner Gram ``K``, cached.
+
+        Returns
+        -------
+        K_H : ndarray of shape (k n, k n)
+        """
+        if self._gram is None:
+            k, n = self.n_outputs, self.n_samples
+            K = self.inner.gram().reshape(k, n, k, n)
+            L = self.factors
+            mixed = np.einsum("ija,aibq,qlb->jilq", L, K, L, optimize=True)
+            self._gram = mixed.reshape(k * n, k * n)
+        return self._gram
+
+    def gram_columns(self, columns):
+        """Columns of ``J_H J_H^T`` from ``k`` inner Gram columns per requested column.
+
+        Parameters
+        ----------
+        columns : array-like of int
+            Row indices of ``J_H`` (output-major).
+
+        Returns
+        -------
+        C : ndarray of shape (k n, len(columns))
+        """
+        if self._gram is not None:
+            return self._gram[:, columns]
+        k, n = self.n_outputs, self.n_samples
+        outputs, samples = np.divmod(np.asarray(columns), n)
+        # Inner columns (b, q) for every output b of every requested sample q.
+        inner_cols = (np.arange(k)[:, None] * n + samples[None, :]).ravel()
+        C = self.inner.gram_columns(inner_cols).reshape(k, n, k, len(samples))
+        L = self.factors
+        # C_H[(j, i), c] = sum_{a, b} L_i[j, a] K[(a, i), (b, q_c)] L_{q_c}[l_c, b]
+        right = L[samples, outputs, :]  # (c, b)
+        inner = np.einsum("aibc,cb->aic", C, right)
+        return np.einsum("ija,aic->jic", L, inner).reshape(k * n, len(samples))
+
+    def squared_row_norms(self):
+        """Diagonal of ``J_H J_H^T`` from the per-sample ``k x k`` blocks of ``K``.
+
+        Returns
+        -------
+        diag : ndarray of shape (k n,)
+        """
+        k, n = self.n_outputs, self.n_samples
+        if self._gram is not None:
+            return np.diag(self._gram).copy()
+        U = V = None
+        if "kron_factors" in self.inner.capabilities:
+            U, V = self.inner.kron_factors()
+        if isinstance(U, np.ndarray):
+            # K[(a, i), (b, i)] = (U[a n + i] . U[b n + i]) (V[a n + i] . V[b n + i])
+            Ur, Vr = U.reshape(k, n, -1), V.reshape(k, n, -1)
+            blocks = np.einsum("aim,bim->iab", Ur, Ur) * np.einsum("aic,bic->iab", Vr, Vr)
+        else:
+            K = self.inner.gram().reshape(k, n, k, n)
+            blocks = K[:, np.arange(n), :, np.arange(n)]
+        # blocks[i, a, b] = K[(a, i), (b, i)]
+        return np.einsum("ija,iab,ijb->ji", self.factors, blocks, self.factors).ravel()

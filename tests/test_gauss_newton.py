@@ -86,3 +86,73 @@ def test_zero_residual_stops_after_one_step():
     result = gauss_newton(net, W0, W0, X_tilde, Y, alpha=1.0, **EXACT)
     assert result.n_iter == 1 and result.converged
     assert_allclose(result.params, W0)
+
+
+def _classification(k, n=40, d=3, m=64, seed=0):
+    """A weighted network Jacobian with its GGN terms at a random point, dense forms too."""
+    from skgn._losses import LogLoss, SoftmaxLoss
+    from skgn._operators import MixedRowsJacobian
+
+    rng = np.random.default_rng(seed)
+    X_tilde = add_bias_feature(rng.standard_normal((n, d)), True)
+    outputs = 1 if k == 2 else k
+    signs = rng.choice([-1.0, 1.0], size=(m, outputs))
+    W0 = rng.standard_normal((m, d + 1))
+    W = W0 + 0.3 * rng.standard_normal(W0.shape)
+    net = TwoLayerReLU(signs)
+    labels = rng.integers(0, k, n)
+    Y = labels[:, None].astype(float) if k == 2 else np.eye(k)[labels]
+    sw = rng.uniform(0.5, 2.0, n)
+    loss = LogLoss() if k == 2 else SoftmaxLoss()
+    terms = loss.evaluate(net.predict(W, X_tilde), Y, sw)
+    rw = np.sqrt(sw)
+    if k == 2:
+        J = net.jacobian(W, X_tilde, row_weights=rw * terms.curvature[:, 0])
+    else:
+        J = MixedRowsJacobian(net.jacobian(W, X_tilde, row_weights=rw), terms.curvature)
+    r = (terms.residual * rw[:, None]).T.ravel()
+    # Dense reference: the Jacobian of the outputs, the gradient and the GGN matrix.
+    J0 = net.jacobian(W, X_tilde).matmat(np.eye(W.size))
+    p = 1 / (1 + np.exp(-net.predict(W, X_tilde))) if k == 2 else None
+    if k == 2:
+        grad = J0.T @ (sw * (p[:, 0] - Y[:, 0]))
+        H = J0.T @ ((sw * p[:, 0] * (1 - p[:, 0]))[:, None] * J0)
+    else:
+        F = net.predict(W, X_tilde)
+        P = np.exp(F) / np.exp(F).sum(1, keepdims=True)
+        G = (sw[:, None] * (P - Y)).T.ravel()
+        grad = J0.T @ G
+        H = np.zeros((W.size, W.size))
+        for i in range(n):
+            rows = J0[np.arange(k) * n + i]
+            H += sw[i] * rows.T @ (np.diag(P[i]) - np.outer(P[i], P[i])) @ rows
+    return J, r, (W - W0).ravel(), grad, H
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("alpha, mu", [(0.1, 1e-3), (1.0, 0.5)])
+def test_generalized_gauss_newton_step_matches_its_definition(k, alpha, mu):
+    from skgn._gauss_newton import gauss_newton_step
+    from skgn._solvers import solve_cholesky
+
+    J, r, u, grad, H = _classification(k)
+    delta, _ = gauss_newton_step(J, r, u, alpha, mu, solve_cholesky)
+    expected = -np.linalg.solve(H + (alpha + mu) * np.eye(u.size), grad + alpha * u)
+    np.testing.assert_allclose(delta, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("solver, name", [("cg", "none"), ("cg", "jacobi"), ("cg", "nystrom"),
+                                          ("lsqr", "sketch"), ("cg", "sketch"),
+                                          ("lsqr", "nystrom"), ("normal", "none")])
+def test_every_path_gives_the_exact_classification_step(k, solver, name):
+    from skgn._gauss_newton import gauss_newton_step
+    from skgn._preconditioners import make_preconditioner
+    from skgn._solvers import SOLVERS
+
+    J, r, u, _, _ = _classification(k)
+    exact, _ = gauss_newton_step(J, r, u, 0.2, 0.05, SOLVERS["cholesky"])
+    pre = make_preconditioner(name, n_landmarks=30, random_state=0).fit(J, 0.25)
+    delta, _ = gauss_newton_step(J, r, u, 0.2, 0.05, SOLVERS[solver], rtol=1e-13,
+                                 maxiter=3000, preconditioner=pre)
+    np.testing.assert_allclose(delta, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max())

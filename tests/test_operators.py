@@ -88,3 +88,35 @@ def test_normal_matrix_of_kronecker_rows_matches_dense(k):
         assert_allclose(J.normal_matrix(), dense.T @ dense, rtol=1e-12, atol=1e-13)
     generic = as_jacobian(aslinearoperator(dense))
     assert_allclose(generic.normal_matrix(), dense.T @ dense, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kron", [True, False])
+def test_mixed_rows_jacobian_matches_dense(kron):
+    from skgn._operators import MixedRowsJacobian
+
+    rng = np.random.default_rng(4)
+    n, k = 15, 3
+    X_tilde = np.hstack([rng.standard_normal((n, 3)), np.ones((n, 1))])
+    W = rng.standard_normal((10, 4))
+    signs = rng.choice([-1.0, 1.0], size=(10, k))
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=np.sqrt(rng.uniform(0.5, 2, n)))
+    dense = J.matmat(np.eye(J.shape[1]))
+    inner = J if kron else as_jacobian(aslinearoperator(dense))
+    L = rng.standard_normal((n, k, k))
+    mix = np.zeros((k * n, k * n))
+    for i in range(n):
+        idx = np.arange(k) * n + i
+        mix[np.ix_(idx, idx)] = L[i]
+    expected = mix @ dense
+    JH = MixedRowsJacobian(inner, L)
+    V = rng.standard_normal((J.shape[1], 2))
+    Z = rng.standard_normal((J.shape[0], 2))
+    assert_allclose(JH.matmat(V), expected @ V, rtol=1e-12, atol=1e-13)
+    assert_allclose(JH.rmatmat(Z), expected.T @ Z, rtol=1e-12, atol=1e-13)
+    K = expected @ expected.T
+    assert_allclose(JH.squared_row_norms(), np.diag(K), rtol=1e-11)
+    columns = [0, 7, k * n - 1]
+    assert_allclose(JH.gram_columns(columns), K[:, columns], rtol=1e-11, atol=1e-12)
+    assert_allclose(JH.gram(), K, rtol=1e-11, atol=1e-12)
+    v, z = V[:, 0], Z[:, 0]
+    assert abs(z @ JH.matvec(v) - JH.rmatvec(z) @ v) <= 1e-12 * abs(z @ JH.matvec(v))

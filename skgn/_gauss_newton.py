@@ -481,7 +481,12 @@ def gauss_newton(
 
         mu_used = damping.mu
         if accepted:
-            damping.accept(actual / predicted if predicted > 0 else 0.0)
+            if step_length < 1.0:
+                # Accepted only after backtracking: the model over-reached, so shrink the
+                # next step as a rejection would (grow the shift by 1 / step_length).
+                damping.shrink(step_length, alpha)
+            else:
+                damping.accept(actual / predicted if predicted > 0 else 0.0)
             objective_before = objective
             W, terms, objective = W_trial, trial_terms, trial_objective
             residuals = terms.residual

@@ -23,7 +23,7 @@ ALLOWED = {
     "_cost_model": set(),
     "_selection": {"_kernels"},
     "_fit_state": set(),
-    "_gauss_newton": {"_losses", "_preconditioners", "_solvers"},
+    "_gauss_newton": {"_losses", "_operators", "_preconditioners", "_solvers"},
     "_estimators": {
         "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
         "_selection", "_sparse", "_deep",

@@ -156,3 +156,26 @@ def test_every_path_gives_the_exact_classification_step(k, solver, name):
     delta, _ = gauss_newton_step(J, r, u, 0.2, 0.05, SOLVERS[solver], rtol=1e-13,
                                  maxiter=3000, preconditioner=pre)
     np.testing.assert_allclose(delta, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max())
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_classification_fit_separates_separable_data_and_never_increases(k):
+    from skgn._losses import LogLoss, SoftmaxLoss
+
+    rng = np.random.default_rng(0)
+    centers = 3.0 * rng.standard_normal((k, 2))
+    labels = np.repeat(np.arange(k), 30)
+    X = centers[labels] + 0.3 * rng.standard_normal((30 * k, 2))
+    X_tilde = add_bias_feature(X, True)
+    outputs = 1 if k == 2 else k
+    net, W0 = TwoLayerReLU.initialize(np.random.RandomState(0), 3, outputs, n_neurons=512)
+    Y = labels[:, None].astype(float) if k == 2 else np.eye(k)[labels]
+    result = gauss_newton(net, W0, W0, X_tilde, Y, solve=SOLVERS["cholesky"],
+                          preconditioner=NO_PRECONDITIONER,
+                          loss=LogLoss() if k == 2 else SoftmaxLoss(), alpha=1e-3,
+                          max_iter=10, tol=1e-8)
+    F = net.predict(result.params, X_tilde)
+    predicted = (F[:, 0] > 0).astype(int) if k == 2 else F.argmax(1)
+    assert np.mean(predicted == labels) == 1.0
+    curve = result.loss_curve
+    assert all(b <= a for a, b in zip(curve, curve[1:]))
+    assert all(h["trial_loss"] >= h["loss"] or h["accepted"] for h in result.history)

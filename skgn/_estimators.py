@@ -140,7 +140,210 @@ def _network_inputs(X, input_scale, fit_intercept):
     return add_bias_feature(X, fit_intercept, bias=1.0 / input_scale)
 
 
-class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
+class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
+    """The machinery :class:`SketchedGNRegressor` and :class:`SketchedGNClassifier` share.
+
+    A subclass defines ``__init__`` (its parameters), validates and encodes its targets
+    in ``fit`` and hands them to :meth:`_fit` with its loss; it may override
+    :meth:`_target_scaling` and :meth:`_selection_targets`. Everything else (validation
+    of the parameters, the choice of ``alpha`` and the input scale, the network, the
+    solver path, the monitor, warm start) is here, once.
+    """
+
+    def _validate_params(self):
+        """Check every constructor parameter against its spec; return them as a dict."""
+        params = validate_params(self.get_params(deep=False), _PARAMETERS)
+        if params["depth"] > 1 and params["activation"] != "relu":
+            raise InvalidParameterError(
+                f"depth={params['depth']} supports activation='relu' only; got "
+                f"activation={params['activation']!r}. Use depth=1 for the shifted ReLU."
+            )
+        if params["init"] == "symmetric" and params["n_neurons"] % 2:
+            raise InvalidParameterError(
+                f"init='symmetric' pairs neurons, so n_neurons must be even; got "
+                f"n_neurons={params['n_neurons']}. Use an even width or init='random'."
+            )
+        return params
+
+    def _target_scaling(self, Y, sample_weight, p):
+        """``(mean, scale)`` of the encoded targets the network is fitted to."""
+        return target_scaling(Y, sample_weight, p.get("normalize_y", False))
+
+    @staticmethod
+    def _selection_targets(Y, y_mean, y_scale, sample_weight):
+        """The targets the leave-one-out choice of ``alpha`` scores against."""
+        return (Y - y_mean) / y_scale
+
+    def _fit(self, p, X, y, Y, sample_weight, *, y_ndim, loss, metrics=None):
+        """Fit the network to encoded targets ``Y`` (n, k) under ``loss``.
+
+        ``X`` and ``sample_weight`` are validated; ``y`` is what the user passed (for the
+        callbacks). ``metrics`` are early stopping's ``(score, loss)``.
+        """
+        metadata = {"sample_weight": sample_weight}
+        callbacks = self._init_callback_context(max_subtasks=p["max_iter"])
+        callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
+
+        init_seed, precond_seed, split_seed, selection_seed = check_random_state(
+            self.random_state).randint(2**31 - 1, size=4)
+        X_val = None
+        if p["early_stopping"]:
+            X, X_val, Y, Y_val, sample_weight, sw_val = split_validation(
+                X, Y, sample_weight, p["validation_fraction"], split_seed)
+        state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
+                                    selection_seed)
+        Y = (Y - state.y_mean) / state.y_scale
+        X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
+        validation = None if X_val is None else (
+            _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
+        network, X_tilde = self._network(p, state, X_tilde)
+        # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
+        n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
+        sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], p["n_landmarks"])
+        solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *sizes)
+        check_memory(solver, preconditioner, *sizes)
+
+        monitor = build_monitor(
+            callback_context=callbacks,
+            callback_kwargs={"estimator": self, "X": X, "y": y, "metadata": metadata},
+            reconstruct=state.attributes,
+            predict=lambda W, Xt: network.predict(W, Xt) * state.y_scale + state.y_mean,
+            validation=validation, tol=p["tol"], n_iter_no_change=p["n_iter_no_change"],
+            start_weights=state.weights, max_iter=p["max_iter"], verbose=p["verbose"],
+            progress_bar=p["progress_bar"], step_offset=state.n_iter, metrics=metrics,
+        )
+        try:
+            with blas_threads_for(Y.size, p["n_neurons"]):
+                result = gauss_newton(
+                    network, state.weights, state.initial_weights, X_tilde, Y,
+                    loss=loss,
+                    solve=SOLVERS[solver],
+                    preconditioner=make_preconditioner(
+                        preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
+                        n_landmarks=p["n_landmarks"], random_state=precond_seed,
+                        n_jobs=p["n_jobs"]),
+                    sample_weight=sample_weight,
+                    alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
+                    tol=p["tol"], state=state.lm_state, monitor=monitor,
+                )
+        finally:
+            monitor.close()
+        state = state.extended(result, monitor.early_stopping)
+        for name, value in state.attributes().items():
+            setattr(self, name, value)
+        if not state.converged and not result.loss_curve:
+            warnings.warn(
+                f"{type(self).__name__} accepted no Gauss-Newton step in {result.n_iter} "
+                f"attempt(s) ({result.message}): the model is the initial network. "
+                "Standardize the features, raise alpha or max_iter.",
+                ConvergenceWarning,
+            )
+        elif not state.converged and result.message != "stopped by the monitor":
+            # Early stopping and callbacks end a fit on purpose; everything else warns.
+            warnings.warn(
+                f"{type(self).__name__} stopped after {result.n_iter} Gauss-Newton steps "
+                f"(max_iter={p['max_iter']}) without meeting tol={p['tol']}: "
+                f"{result.message} (objective {result.loss:.6g}). Increase max_iter, loosen "
+                "tol or raise alpha.",
+                ConvergenceWarning,
+            )
+        callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,
+                                       reconstruction_attributes=state.attributes)
+        return self
+
+    @staticmethod
+    def _network(p, state, X_tilde):
+        """The network to train and its inputs, by depth, activation, pattern and dtype."""
+        if p["depth"] > 1:
+            return DeepReLU(state.output_signs, X_tilde.shape[1], p["depth"]), X_tilde
+        threshold = state.shift * p["init_scale"]
+        pattern = {"auto": "indexed"}.get(p["pattern"], p["pattern"]) if threshold else "dense"
+        if pattern == "dense":
+            # Cast the inputs to the compute precision once, not in every product.
+            X_tilde = X_tilde.astype(p["dtype"], copy=False)
+            return TwoLayerReLU(state.output_signs, dtype=p["dtype"],
+                                threshold=threshold), X_tilde
+        index = None
+        if pattern == "indexed":
+            index = FiredNeuronIndex(X_tilde, state.weights, threshold,
+                                     band=_INDEX_BAND * p["init_scale"])
+        return SparseTwoLayerReLU(state.output_signs, threshold, index=index), X_tilde
+
+    def _initial_state(self, p, X, Y, sample_weight, y_ndim, init_seed, selection_seed):
+        """The state this fit starts from: the previous fit's (warm start) or a new one.
+
+        A new state resolves ``alpha='auto'`` and ``input_scale='auto'`` (the only place
+        they are resolved) by leave-one-out scores of the network's tangent kernel.
+        """
+        n_inputs, n_outputs = X.shape[1] + p["fit_intercept"], Y.shape[1]
+        if p["warm_start"] and hasattr(self, "weights_"):
+            expected = ((p["n_neurons"], n_inputs) if p["depth"] == 1 else
+                        (p["n_neurons"] * (n_inputs + (p["depth"] - 1) * p["n_neurons"]),))
+            if self.weights_.shape != expected or self.n_outputs_ != n_outputs:
+                raise ValueError(
+                    "warm_start=True needs the same n_neurons, fit_intercept, number of "
+                    f"features and outputs as the previous fit: weights have shape "
+                    f"{self.weights_.shape} and {self.n_outputs_} output(s), this fit "
+                    f"needs {expected} and {n_outputs}. Set warm_start=False to start over."
+                )
+            # Keep the anchor, signs, scalings and alpha the weights were trained for.
+            return FitState.from_estimator(self)
+        if p["depth"] == 1:
+            network, W0 = TwoLayerReLU.initialize(
+                np.random.RandomState(init_seed), n_inputs, n_outputs,
+                n_neurons=p["n_neurons"], init=p["init"], init_scale=p["init_scale"])
+        else:
+            network, W0 = DeepReLU.initialize(
+                np.random.RandomState(init_seed), n_inputs, n_outputs,
+                n_neurons=p["n_neurons"], depth=p["depth"], init=p["init"],
+                init_scale=p["init_scale"])
+        y_mean, y_scale = self._target_scaling(Y, sample_weight, p)
+        alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or DEFAULT_ALPHAS
+        scales = ((p["input_scale"],) if p["input_scale"] != "auto"
+                  else p["input_scales"] or DEFAULT_INPUT_SCALES)
+        scores = None
+        shift = 0.0
+        if p["activation"] == "shifted_relu":
+            shift = (np.sqrt(0.4 * np.log(p["n_neurons"])) if p["shift"] == "auto"
+                     else p["shift"])
+        if p["alpha"] == "auto" or p["input_scale"] == "auto":
+            selection = select(X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
+                               sample_weight, alphas=alphas,
+                               input_scales=scales, bias=float(p["fit_intercept"]),
+                               rng=np.random.RandomState(selection_seed), shift=shift,
+                               depth=p["depth"], init_scale=p["init_scale"])
+            alpha, input_scale, scores = (selection.alpha, selection.input_scale,
+                                          selection.scores)
+        else:
+            alpha, input_scale = p["alpha"], p["input_scale"]
+        return FitState(
+            weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
+            y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,
+            n_outputs=n_outputs, alpha=alpha, input_scale=input_scale,
+            alphas=np.asarray(alphas), input_scales=np.asarray(scales),
+            selection_scores=scores, shift=float(shift))
+
+
+    def _decision(self, X):
+        """Network outputs on validated ``X`` in the fitted units, shape (n, n_outputs)."""
+        # Always float64 and dense: predictions do not depend on how X is batched.
+        if self.depth == 1:
+            network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
+        else:
+            network = DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
+                               self.depth)
+        m = self.n_neurons
+        # Rows per chunk so the n x m activations stay within working_memory (MiB).
+        chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))
+        out = np.empty((X.shape[0], self.n_outputs_))
+        with blas_threads_for(X.shape[0], m):
+            for rows in gen_batches(X.shape[0], chunk):
+                X_tilde = _network_inputs(X[rows], self.input_scale_, self.fit_intercept)
+                out[rows] = network.predict(self.weights_, X_tilde)
+        return out
+
+
+class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
     """Over-parametrized two-layer ReLU network trained by Gauss-Newton steps.
 
     The model is ``f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . [x, 1])`` with ``m =
@@ -460,21 +663,6 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def _validate_params(self):
-        """Check every constructor parameter against its spec; return them as a dict."""
-        params = validate_params(self.get_params(deep=False), _PARAMETERS)
-        if params["depth"] > 1 and params["activation"] != "relu":
-            raise InvalidParameterError(
-                f"depth={params['depth']} supports activation='relu' only; got "
-                f"activation={params['activation']!r}. Use depth=1 for the shifted ReLU."
-            )
-        if params["init"] == "symmetric" and params["n_neurons"] % 2:
-            raise InvalidParameterError(
-                f"init='symmetric' pairs neurons, so n_neurons must be even; got "
-                f"n_neurons={params['n_neurons']}. Use an even width or init='random'."
-            )
-        return params
-
     @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Fit the network by Gauss-Newton steps.
@@ -498,148 +686,8 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                              y_numeric=True, ensure_min_samples=2)
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         check_squared_norms(X)
-        metadata = {"sample_weight": sample_weight}
-        callbacks = self._init_callback_context(max_subtasks=p["max_iter"])
-        callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
-
         Y = np.array(y, dtype=np.float64, copy=True).reshape(X.shape[0], -1)
-        init_seed, precond_seed, split_seed, selection_seed = check_random_state(
-            self.random_state).randint(2**31 - 1, size=4)
-        X_val = None
-        if p["early_stopping"]:
-            X, X_val, Y, Y_val, sample_weight, sw_val = split_validation(
-                X, Y, sample_weight, p["validation_fraction"], split_seed)
-        state = self._initial_state(p, X, Y, sample_weight, np.ndim(y), init_seed,
-                                    selection_seed)
-        Y = (Y - state.y_mean) / state.y_scale
-        X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
-        validation = None if X_val is None else (
-            _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
-        network, X_tilde = self._network(p, state, X_tilde)
-        # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
-        n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
-        sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], p["n_landmarks"])
-        solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *sizes)
-        check_memory(solver, preconditioner, *sizes)
-
-        monitor = build_monitor(
-            callback_context=callbacks,
-            callback_kwargs={"estimator": self, "X": X, "y": y, "metadata": metadata},
-            reconstruct=state.attributes,
-            predict=lambda W, Xt: network.predict(W, Xt) * state.y_scale + state.y_mean,
-            validation=validation, tol=p["tol"], n_iter_no_change=p["n_iter_no_change"],
-            start_weights=state.weights, max_iter=p["max_iter"], verbose=p["verbose"],
-            progress_bar=p["progress_bar"], step_offset=state.n_iter,
-        )
-        try:
-            with blas_threads_for(Y.size, p["n_neurons"]):
-                result = gauss_newton(
-                    network, state.weights, state.initial_weights, X_tilde, Y,
-                    loss=SquaredLoss(),
-                    solve=SOLVERS[solver],
-                    preconditioner=make_preconditioner(
-                        preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
-                        n_landmarks=p["n_landmarks"], random_state=precond_seed,
-                        n_jobs=p["n_jobs"]),
-                    sample_weight=sample_weight,
-                    alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
-                    tol=p["tol"], state=state.lm_state, monitor=monitor,
-                )
-        finally:
-            monitor.close()
-        state = state.extended(result, monitor.early_stopping)
-        for name, value in state.attributes().items():
-            setattr(self, name, value)
-        if not state.converged and not result.loss_curve:
-            warnings.warn(
-                f"SketchedGNRegressor accepted no Gauss-Newton step in {result.n_iter} "
-                f"attempt(s) ({result.message}): the model is the initial network. "
-                "Standardize the features, raise alpha or max_iter.",
-                ConvergenceWarning,
-            )
-        elif not state.converged and result.message != "stopped by the monitor":
-            # Early stopping and callbacks end a fit on purpose; everything else warns.
-            warnings.warn(
-                f"SketchedGNRegressor stopped after {result.n_iter} Gauss-Newton steps "
-                f"(max_iter={p['max_iter']}) without meeting tol={p['tol']}: "
-                f"{result.message} (objective {result.loss:.6g}). Increase max_iter, loosen "
-                "tol or raise alpha.",
-                ConvergenceWarning,
-            )
-        callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,
-                                       reconstruction_attributes=state.attributes)
-        return self
-
-    @staticmethod
-    def _network(p, state, X_tilde):
-        """The network to train and its inputs, by depth, activation, pattern and dtype."""
-        if p["depth"] > 1:
-            return DeepReLU(state.output_signs, X_tilde.shape[1], p["depth"]), X_tilde
-        threshold = state.shift * p["init_scale"]
-        pattern = {"auto": "indexed"}.get(p["pattern"], p["pattern"]) if threshold else "dense"
-        if pattern == "dense":
-            # Cast the inputs to the compute precision once, not in every product.
-            X_tilde = X_tilde.astype(p["dtype"], copy=False)
-            return TwoLayerReLU(state.output_signs, dtype=p["dtype"],
-                                threshold=threshold), X_tilde
-        index = None
-        if pattern == "indexed":
-            index = FiredNeuronIndex(X_tilde, state.weights, threshold,
-                                     band=_INDEX_BAND * p["init_scale"])
-        return SparseTwoLayerReLU(state.output_signs, threshold, index=index), X_tilde
-
-    def _initial_state(self, p, X, Y, sample_weight, y_ndim, init_seed, selection_seed):
-        """The state this fit starts from: the previous fit's (warm start) or a new one.
-
-        A new state resolves ``alpha='auto'`` and ``input_scale='auto'`` (the only place
-        they are resolved) by leave-one-out scores of the network's tangent kernel.
-        """
-        n_inputs, n_outputs = X.shape[1] + p["fit_intercept"], Y.shape[1]
-        if p["warm_start"] and hasattr(self, "weights_"):
-            expected = ((p["n_neurons"], n_inputs) if p["depth"] == 1 else
-                        (p["n_neurons"] * (n_inputs + (p["depth"] - 1) * p["n_neurons"]),))
-            if self.weights_.shape != expected or self.n_outputs_ != n_outputs:
-                raise ValueError(
-                    "warm_start=True needs the same n_neurons, fit_intercept, number of "
-                    f"features and outputs as the previous fit: weights have shape "
-                    f"{self.weights_.shape} and {self.n_outputs_} output(s), this fit "
-                    f"needs {expected} and {n_outputs}. Set warm_start=False to start over."
-                )
-            # Keep the anchor, signs, scalings and alpha the weights were trained for.
-            return FitState.from_estimator(self)
-        if p["depth"] == 1:
-            network, W0 = TwoLayerReLU.initialize(
-                np.random.RandomState(init_seed), n_inputs, n_outputs,
-                n_neurons=p["n_neurons"], init=p["init"], init_scale=p["init_scale"])
-        else:
-            network, W0 = DeepReLU.initialize(
-                np.random.RandomState(init_seed), n_inputs, n_outputs,
-                n_neurons=p["n_neurons"], depth=p["depth"], init=p["init"],
-                init_scale=p["init_scale"])
-        y_mean, y_scale = target_scaling(Y, sample_weight, p["normalize_y"])
-        alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or DEFAULT_ALPHAS
-        scales = ((p["input_scale"],) if p["input_scale"] != "auto"
-                  else p["input_scales"] or DEFAULT_INPUT_SCALES)
-        scores = None
-        shift = 0.0
-        if p["activation"] == "shifted_relu":
-            shift = (np.sqrt(0.4 * np.log(p["n_neurons"])) if p["shift"] == "auto"
-                     else p["shift"])
-        if p["alpha"] == "auto" or p["input_scale"] == "auto":
-            selection = select(X, (Y - y_mean) / y_scale, sample_weight, alphas=alphas,
-                               input_scales=scales, bias=float(p["fit_intercept"]),
-                               rng=np.random.RandomState(selection_seed), shift=shift,
-                               depth=p["depth"], init_scale=p["init_scale"])
-            alpha, input_scale, scores = (selection.alpha, selection.input_scale,
-                                          selection.scores)
-        else:
-            alpha, input_scale = p["alpha"], p["input_scale"]
-        return FitState(
-            weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
-            y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,
-            n_outputs=n_outputs, alpha=alpha, input_scale=input_scale,
-            alphas=np.asarray(alphas), input_scales=np.asarray(scales),
-            selection_scores=scores, shift=float(shift))
+        return self._fit(p, X, y, Y, sample_weight, y_ndim=np.ndim(y), loss=SquaredLoss())
 
     def predict(self, X):
         """Predict with the trained network.
@@ -656,19 +704,6 @@ class SketchedGNRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        # Always float64 and dense: predictions do not depend on how X is batched.
-        if self.depth == 1:
-            network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
-        else:
-            network = DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
-                               self.depth)
-        m = self.weights_.shape[0]
-        # Rows per chunk so the n x m activations stay within working_memory (MiB).
-        chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))
-        out = np.empty((X.shape[0], self.n_outputs_))
-        with blas_threads_for(X.shape[0], m):
-            for rows in gen_batches(X.shape[0], chunk):
-                X_tilde = _network_inputs(X[rows], self.input_scale_, self.fit_intercept)
-                out[rows] = network.predict(self.weights_, X_tilde)
+        out = self._decision(X)
         out = out * self.y_scale_ + self.y_mean_
         return out.ravel() if self._y_ndim == 1 else out

@@ -93,6 +93,9 @@ class EarlyStopping:
         Levenberg-Marquardt step leaves the weights unchanged and spends no patience).
     W_start : ndarray
         Weights before the first step (the fallback best).
+    metrics : tuple of callable, default=None
+        ``(score, loss)``, each ``f(Y_val, prediction, sample_weight)``; ``None`` means
+        R^2 and the mean squared error (regression).
 
     Attributes
     ----------
@@ -104,8 +107,10 @@ class EarlyStopping:
         The best score, its weights, and whether patience ran out.
     """
 
-    def __init__(self, predict, X_val, Y_val, sample_weight, tol, n_iter_no_change, W_start):
+    def __init__(self, predict, X_val, Y_val, sample_weight, tol, n_iter_no_change, W_start,
+                 metrics=None):
         self.predict, self.X_val, self.Y_val = predict, X_val, Y_val
+        self.metrics = (r2_score, mean_squared_error) if metrics is None else metrics
         self.sample_weight, self.tol, self.patience = sample_weight, tol, n_iter_no_change
         self.scores, self.losses = [], []
         self.best_score, _ = self._evaluate(W_start)
@@ -114,10 +119,9 @@ class EarlyStopping:
 
     def _evaluate(self, W):
         pred = self.predict(W, self.X_val)
-        return (
-            r2_score(self.Y_val, pred, sample_weight=self.sample_weight),
-            mean_squared_error(self.Y_val, pred, sample_weight=self.sample_weight),
-        )
+        score, loss = self.metrics
+        return (score(self.Y_val, pred, sample_weight=self.sample_weight),
+                loss(self.Y_val, pred, sample_weight=self.sample_weight))
 
     def update(self, record, W):
         """Record the score after a step; return True to stop.
@@ -251,7 +255,7 @@ class FitMonitor:
 
 def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, validation,
                   tol, n_iter_no_change, start_weights, max_iter, verbose, progress_bar,
-                  step_offset):
+                  step_offset, metrics=None):
     """Assemble the monitor of one fit from the estimator's settings.
 
     Parameters
@@ -280,6 +284,8 @@ def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, va
         Whether to show a tqdm bar.
     step_offset : int
         Steps of earlier warm-started fits.
+    metrics : tuple of callable, default=None
+        Early stopping's ``(score, loss)`` (see :class:`EarlyStopping`).
 
     Returns
     -------
@@ -290,7 +296,7 @@ def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, va
     if validation is not None:
         X_val, Y_val, sw_val = validation
         early = EarlyStopping(predict, X_val, Y_val, sw_val, tol, n_iter_no_change,
-                              start_weights)
+                              start_weights, metrics=metrics)
     progress = None
     if progress_bar:
         try:

@@ -29,6 +29,7 @@ ALLOWED = {
         "_selection", "_sparse", "_deep",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },
+    "_classifier": {"_estimators", "_losses", "_monitor", "_validation"},
     "_demo": {"_estimators"},
 }
 

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skgn import SketchedGNRegressor
+from skgn import SketchedGNClassifier, SketchedGNRegressor
 from skgn._estimators import expected_failed_checks
 
 # Small widths keep the ~50 checks fast; the defaults are exercised elsewhere.
@@ -21,6 +21,9 @@ ESTIMATORS = [
     SketchedGNRegressor(n_neurons=32, depth=2, random_state=0),
     SketchedGNRegressor(n_neurons=32, depth=2, alpha=1.0, input_scale=1.0, solver="cg",
                         preconditioner="nystrom", random_state=0),
+    SketchedGNClassifier(n_neurons=64, random_state=0),
+    SketchedGNClassifier(n_neurons=64, alpha=1.0, input_scale=1.0, solver="cg",
+                         preconditioner="nystrom", random_state=0),
 ]
 
 

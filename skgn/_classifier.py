@@ -1,0 +1,343 @@
+"""The scikit-learn classifier :class:`SketchedGNClassifier`.
+
+The same network, solvers and outer loop as the regressor; only the targets (class labels
+encoded as one logit for two classes, ``k`` logits for ``k``) and the loss (cross-entropy,
+through its generalized Gauss-Newton curvature factor) differ.
+"""
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._estimators import _SketchedGNBase
+from ._monitor import with_callbacks
+from ._losses import LogLoss, SoftmaxLoss
+from ._validation import check_sample_weight, check_squared_norms
+
+
+def _log_proba(decision):
+    """Log-probabilities of every class from the logits, shape (n, n_classes)."""
+    if decision.shape[1] == 1:
+        return np.hstack([log_expit(-decision), log_expit(decision)])
+    return log_softmax(decision, axis=1)
+
+
+def _accuracy(Y, decision, sample_weight=None):
+    """Early stopping's score: accuracy of the logits against encoded targets."""
+    truth = Y[:, 0] > 0.5 if Y.shape[1] == 1 else Y.argmax(1)
+    pred = decision[:, 0] > 0 if decision.shape[1] == 1 else decision.argmax(1)
+    return accuracy_score(truth, pred, sample_weight=sample_weight)
+
+
+def _log_loss(Y, decision, sample_weight=None):
+    """Early stopping's loss: the mean cross-entropy of the logits."""
+    onehot = np.hstack([1 - Y, Y]) if Y.shape[1] == 1 else Y
+    losses = -np.einsum("ij,ij->i", onehot, _log_proba(decision))
+    return float(np.average(losses, weights=sample_weight))
+
+
+class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
+    """Over-parametrized ReLU network classifier trained by generalized Gauss-Newton steps.
+
+    The network of :class:`SketchedGNRegressor` outputs one logit for two classes and
+    ``k`` logits for ``k`` classes; ``fit`` minimizes the weighted cross-entropy plus
+    ``alpha/2 ||W - W0||^2`` by Levenberg-Marquardt steps on the generalized Gauss-Newton
+    model ``J^T H J`` (``H = p (1 - p)`` for two classes, ``diag(p) - p p^T`` per sample for
+    ``k``), solved in sample space by the same solvers and preconditioners. A step is
+    accepted only if the true objective falls.
+
+    Parameters
+    ----------
+    n_neurons : int, default=1024
+        Width ``m`` (even with ``init='symmetric'``).
+    depth : int, default=1
+        Hidden layers (see :class:`SketchedGNRegressor`).
+    activation : {'relu', 'shifted_relu'}, default='relu'
+        Activation (see :class:`SketchedGNRegressor`).
+    shift : 'auto' or float, default='auto'
+        Threshold of ``'shifted_relu'``.
+    pattern : {'auto', 'dense', 'sparse', 'indexed'}, default='auto'
+        Storage of the shifted ReLU's activation pattern.
+    alpha : 'auto' or float, default='auto'
+        Ridge strength toward the initialization. ``'auto'`` chooses it from ``alphas``
+        (with the input scale) by leave-one-out error of the tangent-kernel ridge fit to
+        the centered one-hot labels on at most 1,000 rows (a least-squares proxy of the
+        classification fit).
+    alphas : array-like of float, default=None
+        Candidates for ``'auto'``; ``None`` means ``logspace(-2, 2, 9)``.
+    input_scale : 'auto' or float, default='auto'
+        Kernel shape (see :class:`SketchedGNRegressor`).
+    input_scales : array-like of float, default=None
+        Candidates; ``None`` means ``(1.0, 0.5, 0.25)``.
+    solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}, default='auto'
+        Inner solver (see :class:`SketchedGNRegressor`); the system has ``n`` rows for two
+        classes and ``k n`` for ``k``.
+    preconditioner : {'auto', 'none', 'jacobi', 'sketch', 'nystrom'}, default='auto'
+        Preconditioner of the iterative solvers. With ``k > 2`` classes the curvature mixes
+        each sample's ``k`` rows, so the sketch preconditioner sketches ``J^T`` densely.
+    sketch : str, default='tensor_srht'
+        Sketch of the ``'sketch'`` preconditioner.
+    sketch_size : float, default=3.0
+        Sketch rows per Gram row.
+    n_landmarks : int, default=500
+        Nystrom landmarks.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Precision of the ``n x m`` products.
+    max_iter : int, default=100
+        Maximum number of Gauss-Newton steps.
+    tol : float, default=3e-3
+        Stopping tolerance (see :class:`SketchedGNRegressor`).
+    init : {'symmetric', 'random'}, default='symmetric'
+        ``'symmetric'`` starts from zero logits (probabilities ``1/k``).
+    init_scale : float, default=1.0
+        Standard deviation of ``W0``.
+    fit_intercept : bool, default=True
+        Append the constant feature 1.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight`` (as in
+        :func:`sklearn.utils.class_weight.compute_sample_weight`).
+    warm_start : bool, default=False
+        Continue from the previous fit (same classes).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, score every step by accuracy and
+        keep the best weights.
+    validation_fraction : float, default=0.1
+        Held-out share for early stopping.
+    n_iter_no_change : int, default=10
+        Early-stopping patience.
+    n_jobs : int, default=None
+        Parallel jobs for sketch blocks.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization, sketches, landmarks and splits.
+    verbose : int, default=0
+        Per-step printing.
+    progress_bar : bool, default=False
+        A tqdm progress bar.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    alpha_, input_scale_, shift_ : float
+        The values used (chosen or given).
+    alphas_, input_scales_, selection_scores_
+        The candidates and their leave-one-out scores.
+    weights_, initial_weights_, output_signs_ : ndarray
+        Trained weights, their initialization and the fixed output signs.
+    n_outputs_ : int
+        Logits: 1 for two classes, ``k`` for ``k``.
+    n_iter_, loss_curve_, history_, converged_
+        As in :class:`SketchedGNRegressor` (the objective is the weighted cross-entropy
+        plus the ridge term).
+    validation_scores_, validation_loss_curve_, best_validation_score_
+        Validation accuracy and log-loss with early stopping, else ``None``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen in ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    SketchedGNRegressor : The regressor on the same machinery.
+    sklearn.neural_network.MLPClassifier : A network trained by first-order methods.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from skgn import SketchedGNClassifier
+    >>> X, y = make_moons(200, noise=0.1, random_state=0)
+    >>> clf = SketchedGNClassifier(n_neurons=256, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        n_neurons=1024,
+        *,
+        depth=1,
+        activation="relu",
+        shift="auto",
+        pattern="auto",
+        alpha="auto",
+        alphas=None,
+        input_scale="auto",
+        input_scales=None,
+        solver="auto",
+        preconditioner="auto",
+        sketch="tensor_srht",
+        sketch_size=3.0,
+        n_landmarks=500,
+        dtype=np.float64,
+        max_iter=100,
+        tol=3e-3,
+        init="symmetric",
+        init_scale=1.0,
+        fit_intercept=True,
+        class_weight=None,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        progress_bar=False,
+    ):
+        self.n_neurons = n_neurons
+        self.depth = depth
+        self.activation = activation
+        self.shift = shift
+        self.pattern = pattern
+        self.alpha = alpha
+        self.alphas = alphas
+        self.input_scale = input_scale
+        self.input_scales = input_scales
+        self.solver = solver
+        self.preconditioner = preconditioner
+        self.sketch = sketch
+        self.sketch_size = sketch_size
+        self.n_landmarks = n_landmarks
+        self.dtype = dtype
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.init_scale = init_scale
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.progress_bar = progress_bar
+
+    def _target_scaling(self, Y, sample_weight, p):
+        # Logits are not standardized: the labels' encoding is the target.
+        return np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+
+    @staticmethod
+    def _selection_targets(Y, y_mean, y_scale, sample_weight):
+        return Y - np.average(Y, axis=0, weights=sample_weight)
+
+    @with_callbacks
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network by generalized Gauss-Newton steps on the cross-entropy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; standardized features work best.
+        y : array-like of shape (n_samples,)
+            Class labels (strings or integers).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples' losses.
+
+        Returns
+        -------
+        self : SketchedGNClassifier
+            The fitted estimator.
+        """
+        p = self._validate_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        check_classification_targets(y)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        check_squared_norms(X)
+        classes, encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"SketchedGNClassifier needs samples of at least 2 classes; got 1 class "
+                f"({classes[0]!r}). Pass data of several classes."
+            )
+        if p["warm_start"] and hasattr(self, "classes_") and not np.array_equal(
+                classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True needs the classes of the previous fit, {self.classes_!r}; "
+                f"got {classes!r}. Set warm_start=False to start over."
+            )
+        self.classes_ = classes
+        if self.class_weight is not None:
+            weights = compute_sample_weight(self.class_weight, y)
+            sample_weight = weights if sample_weight is None else sample_weight * weights
+        if len(classes) == 2:
+            Y, loss = encoded[:, None].astype(np.float64), LogLoss()
+        else:
+            Y, loss = np.eye(len(classes))[encoded], SoftmaxLoss()
+        return self._fit(p, X, y, Y, sample_weight, y_ndim=1, loss=loss,
+                         metrics=(_accuracy, _log_loss))
+
+    def decision_function(self, X):
+        """Compute the logits of the trained network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the logit of ``classes_[1]``; else one logit per class.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        decision = self._decision(X)
+        return decision[:, 0] if decision.shape[1] == 1 else decision
+
+    def predict_proba(self, X):
+        """Compute the class probabilities (sigmoid of the logit, softmax of the logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``; rows sum to 1.
+        """
+        decision = self.decision_function(X)
+        if decision.ndim == 1:
+            positive = expit(decision)
+            return np.column_stack([1.0 - positive, positive])
+        return softmax(decision, axis=1)
+
+    def predict_log_proba(self, X):
+        """Compute the logarithms of the class probabilities without underflow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities in the order of ``classes_``.
+        """
+        decision = self.decision_function(X)
+        return _log_proba(decision[:, None] if decision.ndim == 1 else decision)
+
+    def predict(self, X):
+        """Predict the most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        decision = self.decision_function(X)
+        index = (decision > 0).astype(int) if decision.ndim == 1 else decision.argmax(1)
+        return self.classes_[index]

@@ -229,9 +229,14 @@ class MixedRowsJacobian(JacobianOperator):
         The (weighted) Jacobian.
     factors : ndarray of shape (n, k, k)
         ``L_i``.
+
+    Notes
+    -----
+    The ``'mixed_rows'`` capability tells the sketch preconditioner to sketch the inner
+    Jacobian by its own structure and mix the sketched columns by ``L_i^T``.
     """
 
-    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms"})
+    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "mixed_rows"})
 
     def __init__(self, jacobian, factors):
         self.inner = as_jacobian(jacobian)

@@ -191,25 +191,8 @@ class SketchPreconditioner(Preconditioner):
         if isinstance(self.sketch, str) and spec.n_components >= P:
             # A sketch with at least P rows would not compress: use J^T itself (exact R).
             Y = J.rmatmat(np.eye(n))
-        elif "kron_factors" in J.capabilities:
-            U, V = J.kron_factors()
-            Y = spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
-        elif "kron_blocks" in J.capabilities:
-            # Columns in blocks of Kronecker rows (deep networks): S = [S_1, ..., S_L]
-            # with independent S_l, so S J^T = sum_l S_l J_l^T.
-            rng = check_random_state(self.random_state)
-            Y = 0.0
-            for U, V in J.kron_blocks():
-                # A block narrower than the sketch gets a Gaussian sketch of itself.
-                name = ("gaussian" if U.shape[1] * V.shape[1] < spec.n_components
-                        else self.sketch)
-                block_spec = (SKETCHES[name](spec.n_components,
-                                             random_state=rng.randint(2**31 - 1),
-                                             n_jobs=self.n_jobs)
-                              if isinstance(self.sketch, str) else spec)
-                Y = Y + block_spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
         else:
-            Y = spec.draw((P, 1)).matmat(J.rmatmat(np.eye(n)))
+            Y = self._sketch_transpose(J, spec, check_random_state(self.random_state))
         self.n_components_ = Y.shape[0]
         eps = np.finfo(np.float64).eps
         method = self.method
@@ -228,6 +211,33 @@ class SketchPreconditioner(Preconditioner):
         A = np.vstack([Y, np.sqrt(lam) * np.eye(n)]) if lam > 0 else Y
         self.R_ = linalg.qr(A, mode="r", check_finite=False)[0][:n]
         self.method_ = "qr"
+
+    def _sketch_transpose(self, J, spec, rng):
+        """``S J^T`` by the cheapest structure ``J`` declares."""
+        if "kron_factors" in J.capabilities:
+            U, V = J.kron_factors()
+            return spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
+        if "kron_blocks" in J.capabilities:
+            # Columns in blocks of Kronecker rows (deep networks): S = [S_1, ..., S_L]
+            # with independent S_l, so S J^T = sum_l S_l J_l^T.
+            Y = 0.0
+            for U, V in J.kron_blocks():
+                # A block narrower than the sketch gets a Gaussian sketch of itself.
+                name = ("gaussian" if U.shape[1] * V.shape[1] < spec.n_components
+                        else self.sketch)
+                block_spec = (SKETCHES[name](spec.n_components,
+                                             random_state=rng.randint(2**31 - 1),
+                                             n_jobs=self.n_jobs)
+                              if isinstance(self.sketch, str) else spec)
+                Y = Y + block_spec.draw((U.shape[1], V.shape[1])).sketch_kron(U, V)
+            return Y
+        if "mixed_rows" in J.capabilities:
+            # J_H = blockdiag(L_i) J: S J_H^T = (S J^T) blockdiag(L_i)^T, columns mixed.
+            inner = self._sketch_transpose(J.inner, spec, rng)
+            k, n = J.n_outputs, J.n_samples
+            mixed = np.einsum("sai,ija->sji", inner.reshape(-1, k, n), J.factors)
+            return mixed.reshape(inner.shape[0], k * n)
+        return spec.draw((J.shape[1], 1)).matmat(J.rmatmat(np.eye(J.shape[0])))
 
     def _apply(self, x):
         return linalg.solve_triangular(self.R_, x, check_finite=False)

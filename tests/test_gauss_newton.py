@@ -179,3 +179,18 @@ def test_classification_fit_separates_separable_data_and_never_increases(k):
     curve = result.loss_curve
     assert all(b <= a for a, b in zip(curve, curve[1:]))
     assert all(h["trial_loss"] >= h["loss"] or h["accepted"] for h in result.history)
+
+
+def test_sketch_preconditioner_of_the_softmax_curvature_jacobian_is_well_conditioned():
+    """The mixed-rows sketch (inner tensor sketch, columns mixed by L^T) embeds J_H."""
+    from scipy.linalg import solve_triangular
+
+    from skgn._preconditioners import SketchPreconditioner
+
+    J, _, _, _, _ = _classification(4, n=30, m=256)
+    lam = 1e-3
+    pre = SketchPreconditioner(sketch_size=4.0, random_state=0).fit(J, lam)
+    dense = J.matmat(np.eye(J.shape[1]))
+    A = np.hstack([dense, np.sqrt(lam) * np.eye(J.shape[0])])
+    singular = np.linalg.svd(solve_triangular(pre.R_, A, trans="T"), compute_uv=False)
+    assert singular.max() / singular.min() < 6.0

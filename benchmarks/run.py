@@ -30,6 +30,7 @@ import bench_e2e  # noqa: E402
 import bench_float32  # noqa: E402
 import bench_paths  # noqa: E402
 import bench_scale  # noqa: E402
+import bench_classify  # noqa: E402
 import bench_deep  # noqa: E402
 import bench_sketch  # noqa: E402
 import bench_solvers  # noqa: E402
@@ -47,6 +48,8 @@ SECTIONS = [
     ("Shifted ReLU: dense, sparse and indexed activation patterns", bench_sparse, "sparse.md",
      ["sparse_step_time.png"]),
     ("Deep networks: per-step time against m", bench_deep, "deep.md", []),
+    ("Classification: skgn against MLPClassifier, tuned SVC and logistic regression",
+     bench_classify, "classify.md", []),
 ]
 
 

@@ -185,7 +185,9 @@ class DeepReLUJacobian(JacobianOperator):
             deltas = self.network.unpack(V[:, q])
             dZ = self.inputs_[0] @ deltas[0].T
             for l in range(1, len(self.layers)):
-                dZ = self.c * (self.inputs_[l] @ deltas[l].T + (self.patterns_[l - 1] * dZ) @ self.layers[l].T)
+                # dZ_l = c (H_{l-1} Delta_l^T + (D_{l-1} o dZ_{l-1}) W_l^T)
+                through = (self.patterns_[l - 1] * dZ) @ self.layers[l].T
+                dZ = self.c * (self.inputs_[l] @ deltas[l].T + through)
             out[:, :, q] = ((self.patterns_[-1] * dZ) @ self.signs).T / np.sqrt(m)
         if self.row_weights is not None:
             out *= self.row_weights[None, :, None]

@@ -387,9 +387,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         ``'indexed'`` (sparse, and a fired-neuron index finds the pattern of new
         weights by recomputing only the pairs near the threshold). All give the same
         fit to rounding. ``'auto'`` is ``'indexed'``, the fastest path at every width
-        measured in ``benchmarks/sparse.md`` (2.4x the dense step at ``m = 4,096``,
-        about 5x from ``m = 16,384``). The plain ReLU always uses ``'dense'``.
-        ``dtype`` applies to the dense pattern only.
+        measured in ``benchmarks/sparse.md`` (2.9x the dense step at ``m = 4,096``,
+        3.1x to 6.1x from ``m = 16,384`` to ``131,072``). The plain ReLU always uses
+        ``'dense'``. ``dtype`` applies to the dense pattern only.
     alpha : 'auto' or float, default='auto'
         Strength of the ridge penalty toward the initial weights, in the units of
         ``KernelRidge(kernel=NTKKernel(), alpha=...)`` on the scaled inputs. ``'auto'``

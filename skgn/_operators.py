@@ -35,8 +35,10 @@ class JacobianOperator(LinearOperator):
     capabilities : frozenset of str
         The structured methods this operator computes faster than the generic products:
         a subset of ``{'gram', 'gram_columns', 'squared_row_norms', 'kron_factors',
-        'kron_blocks'}`` (``normal_matrix()`` uses the Kronecker ones when present) (``kron_blocks()``: a list of ``(U_l, V_l)``, the columns of
-        ``J`` split into blocks whose rows are Kronecker products, as in deep networks).
+        'kron_blocks', 'mixed_rows'}``. ``kron_blocks()`` is a list of ``(U_l, V_l)``, the
+        columns of ``J`` split into blocks whose rows are Kronecker products (deep
+        networks); ``'mixed_rows'`` marks a :class:`MixedRowsJacobian`;
+        ``normal_matrix()`` uses the Kronecker structure when present.
     """
 
     capabilities = frozenset()

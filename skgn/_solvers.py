@@ -5,9 +5,11 @@ The solvers know nothing about networks: they receive a
 length n, the shift ``lam`` and a fitted preconditioner. Every solver has the signature
 ``solve(J, b, lam, *, rtol, maxiter, preconditioner) -> SolverResult`` and is registered
 in :data:`SOLVERS`: ``J`` is the (weighted) Jacobian, ``b`` the right-hand side and
-``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations. The direct solver forms the Gram through
+``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations. The direct
+solver ``'cholesky'`` forms the Gram through
 :meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
-``J (J^T I)`` for a generic operator).
+``J (J^T I)`` for a generic operator); ``'normal'`` solves the same system through the
+``P x P`` normal matrix instead.
 """
 
 from dataclasses import dataclass

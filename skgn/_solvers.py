@@ -61,6 +61,21 @@ class SolverResult:
 _MAX_REPLACEMENTS = 4
 
 
+def _shifted_cholesky_solve(A, lam, rhs):
+    """``(A + lam I)^{-1} rhs`` by a Cholesky factor of a copy of the symmetric ``A``.
+
+    Raises ``numpy.linalg.LinAlgError`` if ``A + lam I`` is not numerically positive
+    definite or the solution is not finite.
+    """
+    shifted = A.copy()
+    shifted.flat[:: shifted.shape[0] + 1] += lam
+    factor = linalg.cho_factor(shifted, lower=True, overwrite_a=True, check_finite=False)
+    x = linalg.cho_solve(factor, rhs, check_finite=False)
+    if not np.all(np.isfinite(x)):
+        raise np.linalg.LinAlgError("Cholesky solve produced non-finite values.")
+    return x
+
+
 def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER):
     """Solve ``(J J^T + lam I) g = b`` exactly by a Cholesky factorization.
 
@@ -88,12 +103,7 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PREC
         loop answers by raising the damping.
     """
     K = as_jacobian(J).gram()
-    A = K.copy()
-    A.flat[:: A.shape[0] + 1] += lam
-    factor = linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
-    x = linalg.cho_solve(factor, b, check_finite=False)
-    if not np.all(np.isfinite(x)):
-        raise np.linalg.LinAlgError("Cholesky solve produced non-finite values.")
+    x = _shifted_cholesky_solve(K, lam, b)
     b_norm = np.linalg.norm(b)
     resid = 0.0 if b_norm == 0 else float(np.linalg.norm(b - K @ x - lam * x) / b_norm)
     return SolverResult(x=x, n_iter=0, residual_norm=resid, converged=True, solver="cholesky")
@@ -130,13 +140,8 @@ def solve_normal(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECON
         raise np.linalg.LinAlgError("The normal-equations solver needs lam > 0.")
     J = as_jacobian(J)
     G = J.normal_matrix()
-    A = G.copy()
-    A.flat[:: A.shape[0] + 1] += lam
-    factor = linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
     jtb = J.rmatvec(b)
-    x = linalg.cho_solve(factor, jtb, check_finite=False)
-    if not np.all(np.isfinite(x)):
-        raise np.linalg.LinAlgError("Cholesky solve produced non-finite values.")
+    x = _shifted_cholesky_solve(G, lam, jtb)
     g = (b - J.matvec(x)) / lam
     # The residual of the system actually solved, (J^T J + lam I) x = J^T b.
     scale = np.linalg.norm(jtb)

@@ -40,7 +40,8 @@ widths = [64, 256, 1024, 4096, 16384]
 gram_error, pred_gap = [], []
 for m in widths:
     # init_scale=1.0: the lazy regime, where the kernel limit applies.
-    reg = SketchedGNRegressor(n_neurons=m, alpha=alpha, init_scale=1.0, random_state=0)
+    reg = SketchedGNRegressor(n_neurons=m, alpha=alpha, input_scale=1.0, init_scale=1.0,
+                              random_state=0)
     reg.fit(X, y)
     diff = reg.predict(X_test) - pred_krr
     pred_gap.append(np.linalg.norm(diff) / np.linalg.norm(pred_krr - mean))

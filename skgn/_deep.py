@@ -42,12 +42,21 @@ class DeepReLU(Network):
     depth : int
         Number of hidden layers ``L`` (at least 2; ``L = 1`` is
         :class:`~skgn._network.TwoLayerReLU`).
+    reference : ndarray, default=None
+        Parameters whose output is subtracted, ``f(x) = g(x; W) - g(x; reference)``, so
+        that the network is zero at ``W = reference`` with the Jacobian of ``g``
+        unchanged (``init='symmetric'``). Pairing the neurons of one layer, as the
+        two-layer network does, would not do here: paired rows of ``W_L`` with opposite
+        output signs cancel every back-propagated vector below layer ``L``, so the lower
+        layers would get no gradient at initialization and the tangent kernel would lose
+        their terms.
     """
 
-    def __init__(self, signs, n_inputs, depth):
+    def __init__(self, signs, n_inputs, depth, reference=None):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.n_inputs = int(n_inputs)
         self.depth = int(depth)
+        self.reference = None if reference is None else np.asarray(reference, np.float64)
 
     @property
     def n_neurons(self):
@@ -75,8 +84,8 @@ class DeepReLU(Network):
                    init_scale=1.0):
         """Draw ``W_1 ~ init_scale N(0, 1)``, ``W_l ~ N(0, 1)`` and signs in {-1, +1}.
 
-        With ``init='symmetric'`` the rows of the last layer ``W_L`` come in equal pairs
-        with opposite output signs, so the network is identically zero at initialization.
+        With ``init='symmetric'`` the network subtracts its initial output (``reference``
+        is the drawn parameters), so it is identically zero at initialization.
 
         Parameters
         ----------
@@ -89,7 +98,7 @@ class DeepReLU(Network):
         depth : int
             Hidden layers ``L >= 2``.
         init : {'symmetric', 'random'}, default='symmetric'
-            Pairing of the last layer's neurons.
+            Whether the network starts at zero (subtracting its initial output).
         init_scale : float, default=1.0
             Standard deviation of ``W_1``.
 
@@ -100,16 +109,11 @@ class DeepReLU(Network):
         """
         m = n_neurons
         layers = [init_scale * rng.standard_normal((m, n_inputs))]
-        layers += [rng.standard_normal((m, m)) for _ in range(depth - 2)]
-        if init == "random":
-            layers.append(rng.standard_normal((m, m)))
-            signs = rng.choice([-1.0, 1.0], size=(m, n_outputs))
-        else:
-            layers.append(np.repeat(rng.standard_normal((m // 2, m)), 2, axis=0))
-            signs = np.repeat(rng.choice([-1.0, 1.0], size=(m // 2, n_outputs)), 2, axis=0)
-            signs[1::2] *= -1.0
+        layers += [rng.standard_normal((m, m)) for _ in range(depth - 1)]
+        signs = rng.choice([-1.0, 1.0], size=(m, n_outputs))
         params = np.concatenate([W.ravel() for W in layers])
-        return cls(signs, n_inputs, depth), params
+        reference = params.copy() if init == "symmetric" else None
+        return cls(signs, n_inputs, depth, reference=reference), params
 
     def forward(self, params, X_tilde):
         """Layer inputs ``H_0 = X~, H_1, ..., H_L`` and patterns ``D_1, ..., D_L``."""
@@ -125,9 +129,13 @@ class DeepReLU(Network):
         return H, D
 
     def predict(self, params, X_tilde):
-        """Outputs ``h_L A / sqrt(m)``, shape (n_samples, n_outputs)."""
+        """Outputs ``h_L A / sqrt(m)`` (less the reference's), shape (n_samples, n_outputs)."""
         H, _ = self.forward(params, X_tilde)
-        return (H[-1] @ self.signs) / np.sqrt(self.n_neurons)
+        out = (H[-1] @ self.signs) / np.sqrt(self.n_neurons)
+        if self.reference is not None:
+            H0, _ = self.forward(self.reference, X_tilde)
+            out -= (H0[-1] @ self.signs) / np.sqrt(self.n_neurons)
+        return out
 
     def jacobian(self, params, X_tilde, row_weights=None):
         """The Jacobian at ``params``: a :class:`DeepReLUJacobian`."""

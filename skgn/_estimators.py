@@ -158,7 +158,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 f"depth={params['depth']} supports activation='relu' only; got "
                 f"activation={params['activation']!r}. Use depth=1 for the shifted ReLU."
             )
-        if params["init"] == "symmetric" and params["n_neurons"] % 2:
+        if params["init"] == "symmetric" and params["depth"] == 1 and params["n_neurons"] % 2:
             raise InvalidParameterError(
                 f"init='symmetric' pairs neurons, so n_neurons must be even; got "
                 f"n_neurons={params['n_neurons']}. Use an even width or init='random'."
@@ -255,7 +255,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
     def _network(p, state, X_tilde):
         """The network to train and its inputs, by depth, activation, pattern and dtype."""
         if p["depth"] > 1:
-            return DeepReLU(state.output_signs, X_tilde.shape[1], p["depth"]), X_tilde
+            reference = state.initial_weights if p["init"] == "symmetric" else None
+            return DeepReLU(state.output_signs, X_tilde.shape[1], p["depth"],
+                            reference=reference), X_tilde
         threshold = state.shift * p["init_scale"]
         pattern = {"auto": "indexed"}.get(p["pattern"], p["pattern"]) if threshold else "dense"
         if pattern == "dense":
@@ -330,8 +332,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if self.depth == 1:
             network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
         else:
+            reference = self.initial_weights_ if self.init == "symmetric" else None
             network = DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
-                               self.depth)
+                               self.depth, reference=reference)
         m = self.n_neurons
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
         chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))
@@ -361,7 +364,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
     Parameters
     ----------
     n_neurons : int, default=1024
-        Width ``m`` of the hidden layer. Must be even with ``init='symmetric'``.
+        Width ``m`` of the hidden layer. Must be even with ``init='symmetric'`` and
+        ``depth=1``.
     depth : int, default=1
         Number of hidden layers, each of width ``n_neurons``. ``depth=1`` is the
         two-layer network above (bit for bit); ``depth >= 2`` adds ``m x m`` layers
@@ -466,7 +470,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         ``'symmetric'`` draws neurons in pairs with equal weights and opposite output
         signs, so the network starts identically zero and a wide, regularized fit
         approaches neural-tangent kernel ridge regression; ``'random'`` draws every
-        neuron independently.
+        neuron independently. With ``depth >= 2`` the weights are drawn independently
+        and ``'symmetric'`` subtracts the initial network's output instead (pairing the
+        last layer would cancel the gradients of every layer below it).
     init_scale : float, default=1.0
         Standard deviation of the initial weights ``W0``. It sets how far the weights
         move relative to their start: around 1 the fit stays in the lazy (kernel)

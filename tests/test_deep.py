@@ -144,3 +144,25 @@ def test_deep_estimator_fits_and_predicts(solver):
     assert reg.weights_.shape == (64 * 4 + 64 * 64,)
     assert reg.score(X, y) > 0.9
     assert reg.loss_curve_ == sorted(reg.loss_curve_, reverse=True)
+
+
+def test_symmetric_deep_network_starts_at_zero_and_keeps_every_layer_gradient():
+    """init='symmetric' subtracts the initial output: f(W0) = 0 and the tangent kernel
+    keeps the terms of the lower layers (pairing the last layer would cancel them)."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((6, 3))
+    X_tilde = add_bias_feature(X, True)
+    network, params = DeepReLU.initialize(np.random.RandomState(1), 4, 2, n_neurons=64,
+                                          depth=3)
+    assert np.array_equal(network.predict(params, X_tilde), np.zeros((6, 2)))
+    J = network.jacobian(params, X_tilde)
+    assert all(np.linalg.norm(U) > 0 for U, _ in J.kron_blocks())
+    # The symmetric network's Gram at initialization approaches the deep NTK.
+    errors = []
+    for m in (128, 2048):
+        net, p = DeepReLU.initialize(np.random.RandomState(2), 4, 1, n_neurons=m, depth=2,
+                                     init_scale=0.7)
+        G = net.jacobian(p, X_tilde).gram()
+        K = ntk(X, depth=2, init_scale=0.7)
+        errors.append(np.abs(G - K).max() / np.abs(K).max())
+    assert errors[1] < 0.5 * errors[0] and errors[1] < 0.1

@@ -258,6 +258,33 @@ class MixedRowsJacobian(JacobianOperator):
         mixed = np.einsum("ija,jip->aip", self.factors, self._split(Z))
         return self.inner.rmatmat(mixed.reshape(self.shape[0], -1))
 
+    def normal_matrix(self):
+        """``J_H^T J_H = sum_i J_i^T L_i^T L_i J_i`` over blocks of samples (``P x P``).
+
+        With Kronecker rows inside, a block of ``b`` samples costs ``b k P`` memory;
+        otherwise the generic product of ``J_H`` with the identity is used.
+
+        Returns
+        -------
+        G : ndarray of shape (P, P)
+        """
+        U = V = None
+        if "kron_factors" in self.inner.capabilities:
+            U, V = self.inner.kron_factors()
+        if not isinstance(U, np.ndarray):
+            return super().normal_matrix()
+        k, n, P = self.n_outputs, self.n_samples, self.shape[1]
+        Ur, Vr = U.reshape(k, n, -1), V.reshape(k, n, -1)
+        G = np.zeros((P, P))
+        rows = max(1, int(_NORMAL_BLOCK_BYTES // (8 * k * P)))
+        for start in range(0, n, rows):
+            part = slice(start, min(start + rows, n))
+            # R[a, i] = U[a n + i] (x) V[a n + i]; mixed rows R_H[j, i] = sum_a L_i[j, a] R[a, i]
+            R = (Ur[:, part, :, None] * Vr[:, part, None, :]).reshape(k, -1, P)
+            mixed = np.einsum("ija,aip->jip", self.factors[part], R).reshape(-1, P)
+            G += mixed.T @ mixed
+        return G
+
     def gram(self):
         """``J_H J_H^T = L K L^T`` from the inner Gram ``K``, cached.
 

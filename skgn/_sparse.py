@@ -239,7 +239,8 @@ class SparseReLUJacobian(JacobianOperator):
     and adjoint maps), with the pattern ``D`` stored as a CSR matrix of its ``nnz``
     fired pairs: ``J v`` and ``J^T z`` cost ``O(nnz d~)`` per output and vector, the Gram
     ``O(n^2 d~ + sum_r c_r^2)`` (``c_r`` samples firing neuron ``r``) and ``c`` Gram
-    columns ``O(c (n d~ + nnz / n ...))`` through sparse products; no ``n x m`` array.
+    columns ``O(c n d~ + sum_r c_r c'_r)`` (``c'_r`` of the ``c`` samples firing ``r``),
+    through sparse products; no ``n x m`` array.
 
     Parameters
     ----------

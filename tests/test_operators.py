@@ -118,5 +118,6 @@ def test_mixed_rows_jacobian_matches_dense(kron):
     columns = [0, 7, k * n - 1]
     assert_allclose(JH.gram_columns(columns), K[:, columns], rtol=1e-11, atol=1e-12)
     assert_allclose(JH.gram(), K, rtol=1e-11, atol=1e-12)
+    assert_allclose(JH.normal_matrix(), expected.T @ expected, rtol=1e-11, atol=1e-12)
     v, z = V[:, 0], Z[:, 0]
     assert abs(z @ JH.matvec(v) - JH.rmatvec(z) @ v) <= 1e-12 * abs(z @ JH.matvec(v))

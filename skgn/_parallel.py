@@ -49,10 +49,9 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
 
 # Below this many (row, neuron) pairs a multithreaded BLAS call costs more in thread
 # start-up and spin-waiting than it saves, and OpenBLAS threads that spin while a busy
-# neighbour holds the other core multiply the fit time. Fits at defaults, m = 1024, on a
-# 2-core machine, one BLAS thread against two: idle 1.50 / 1.37 s at n = 3,000, 1.23 /
-# 1.63 s at n = 4,694, 13.2 / 9.5 s at n = 12,000; at n = 4,500 beside one busy process
-# 3.68 s on one thread and 7.54 s on two.
+# neighbour holds the other core multiply the fit time: on 2 cores a fit at defaults on
+# 4,500 rows took 1.69 s idle and 3.41 s beside a busy process under this rule, 1.76 s and
+# 6.17 s with BLAS on both cores (benchmarks/bench_busy.py, benchmarks/busy.md).
 _SINGLE_THREAD_PAIRS = 2**23
 
 

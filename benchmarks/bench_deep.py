@@ -16,15 +16,12 @@ NumPy's allocations (tracemalloc). Writes ``benchmarks/deep.md``.
 
 import argparse
 import sys
-import time
-import tracemalloc
-import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 import datasets
+from timing import timed_fit
 from skgn import SketchedGNRegressor
 
 HERE = Path(__file__).parent
@@ -35,14 +32,7 @@ def run(X, y, m, depth):
     model = SketchedGNRegressor(m, depth=depth, solver="cg", preconditioner="nystrom",
                                 alpha=1.0, input_scale=1.0, max_iter=3, tol=0.0,
                                 random_state=0)
-    tracemalloc.start()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
-    seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    seconds, peak = timed_fit(model, X, y)
     steps = model.history_
     return {"step": float(np.median([h["seconds"] for h in steps[1:]])), "fit": seconds,
             "peak": peak, "inner": [h["inner_iterations"] for h in steps]}

@@ -29,9 +29,6 @@ and says, for each missed target, by how much. It writes ``benchmarks/e2e.md`` a
 
 import argparse
 import sys
-import time
-import tracemalloc
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -42,7 +39,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -51,6 +47,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import datasets
+from timing import timed_fit
 from skgn import SketchedGNRegressor
 
 HERE = Path(__file__).parent
@@ -134,14 +131,7 @@ def run_model(model, X_tr, y_tr, X_te, y_te):
     # Features and target standardized for every model, as a user's pipeline would.
     pipe = TransformedTargetRegressor(make_pipeline(StandardScaler(), model),
                                       transformer=StandardScaler())
-    tracemalloc.start()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        pipe.fit(X_tr, y_tr)
-    seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    seconds, peak = timed_fit(pipe, X_tr, y_tr)
     final = pipe.regressor_[-1]
     if isinstance(final, GridSearchCV):
         final, seconds_final = final.best_estimator_, final.refit_time_

@@ -17,9 +17,6 @@ to ``benchmarks/sparse.md`` and the plot to ``benchmarks/sparse_step_time.png``.
 
 import argparse
 import sys
-import time
-import tracemalloc
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -28,9 +25,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 import datasets
+from timing import timed_fit
 from skgn import SketchedGNRegressor
 
 HERE = Path(__file__).parent
@@ -42,14 +39,7 @@ def run(X, y, m, pattern):
     model = SketchedGNRegressor(
         m, activation="shifted_relu", pattern=pattern, solver="cg", preconditioner="nystrom",
         alpha=1.0, input_scale=1.0, max_iter=4, tol=0.0, random_state=0)
-    tracemalloc.start()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
-    seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    seconds, peak = timed_fit(model, X, y)
     steps = model.history_
     return {
         "step": float(np.median([h["seconds"] for h in steps[1:]])),

@@ -262,20 +262,8 @@ class DeepReLUJacobian(JacobianOperator):
             self._gram = sum((U @ U.T) * (V @ V.T) for U, V in self.kron_blocks())
         return self._gram
 
-    def gram_columns(self, columns):
-        """Columns ``K[:, columns]`` by the per-layer tensor trick.
-
-        Parameters
-        ----------
-        columns : array-like of int
-            Row indices of ``J`` (output-major).
-
-        Returns
-        -------
-        C : ndarray of shape (n_outputs * n_samples, len(columns))
-        """
-        if self._gram is not None:
-            return self._gram[:, columns]
+    def _gram_columns(self, columns):
+        """Columns ``K[:, columns]`` by the per-layer tensor trick."""
         return sum((U @ U[columns].T) * (V @ V[columns].T) for U, V in self.kron_blocks())
 
     def squared_row_norms(self):

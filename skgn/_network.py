@@ -377,24 +377,12 @@ class ReLUJacobian(JacobianOperator):
         U = np.vstack([D * self.signs[:, j] for j in range(self.n_outputs)])
         return U, np.tile(self.X_tilde, (self.n_outputs, 1))
 
-    def gram_columns(self, columns):
-        """Compute the columns ``K[:, columns]`` of ``K = J J^T`` by the tensor trick.
+    def _gram_columns(self, columns):
+        """Columns ``K[:, columns]`` by the tensor trick.
 
         For Kronecker rows ``K[q, q'] = (U[q] . U[q']) (V[q] . V[q'])``, so ``c`` columns
         cost ``2 c k n (m + d~)`` flops and ``k n c`` memory.
-
-        Parameters
-        ----------
-        columns : array-like of int
-            Row indices of ``J`` (output-major).
-
-        Returns
-        -------
-        C : ndarray of shape (n_outputs * n_samples, len(columns))
-            The requested Gram columns.
         """
-        if self._gram is not None:
-            return self._gram[:, columns]
         if self.compute_dtype == np.float64:
             U, V = self.kron_factors()
             return (U @ U[columns].T) * (V @ V[columns].T)

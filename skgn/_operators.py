@@ -67,8 +67,13 @@ class JacobianOperator(LinearOperator):
         # J (J^T I) is symmetric in exact arithmetic; symmetrize the rounding.
         return 0.5 * (K + K.T)
 
+    # The Gram ``J J^T`` once an operator has formed it (``gram()`` caches it there).
+    _gram = None
+
     def gram_columns(self, columns):
-        """The columns ``(J J^T)[:, columns]``.
+        """The columns ``(J J^T)[:, columns]``, from the cached Gram when there is one.
+
+        Subclasses compute them in ``_gram_columns``.
 
         Parameters
         ----------
@@ -80,6 +85,12 @@ class JacobianOperator(LinearOperator):
         C : ndarray of shape (n, len(columns))
             The requested Gram columns.
         """
+        if self._gram is not None:
+            return self._gram[:, columns]
+        return self._gram_columns(columns)
+
+    def _gram_columns(self, columns):
+        """``J (J^T E)`` for the unit vectors ``E`` of ``columns``."""
         E = np.zeros((self.shape[0], len(columns)))
         E[columns, np.arange(len(columns))] = 1.0
         return self.matmat(self.rmatmat(E))
@@ -300,20 +311,8 @@ class MixedRowsJacobian(JacobianOperator):
             self._gram = mixed.reshape(k * n, k * n)
         return self._gram
 
-    def gram_columns(self, columns):
-        """Columns of ``J_H J_H^T`` from ``k`` inner Gram columns per requested column.
-
-        Parameters
-        ----------
-        columns : array-like of int
-            Row indices of ``J_H`` (output-major).
-
-        Returns
-        -------
-        C : ndarray of shape (k n, len(columns))
-        """
-        if self._gram is not None:
-            return self._gram[:, columns]
+    def _gram_columns(self, columns):
+        """Columns of ``J_H J_H^T`` from ``k`` inner Gram columns per requested column."""
         k, n = self.n_outputs, self.n_samples
         outputs, samples = np.divmod(np.asarray(columns), n)
         # Inner columns (b, q) for every output b of every requested sample q.

@@ -330,20 +330,8 @@ class SparseReLUJacobian(JacobianOperator):
         self._gram = K
         return K
 
-    def gram_columns(self, columns):
-        """Columns ``K[:, columns]`` of ``K = J J^T`` from sparse co-firing counts.
-
-        Parameters
-        ----------
-        columns : array-like of int
-            Row indices of ``J`` (output-major).
-
-        Returns
-        -------
-        C : ndarray of shape (n_outputs * n_samples, len(columns))
-        """
-        if self._gram is not None:
-            return self._gram[:, columns]
+    def _gram_columns(self, columns):
+        """Columns ``K[:, columns]`` of ``K = J J^T`` from sparse co-firing counts."""
         n, m, k = self.n_samples, self.n_neurons, self.n_outputs
         outputs, samples = np.divmod(np.asarray(columns), n)
         XX = self._weighted_inner(samples)

@@ -415,13 +415,10 @@ def gauss_newton(
             # One output: the factor is a row scaling, folded into the row weights.
             scale = curvature[:, 0] if row_weights is None else row_weights * curvature[:, 0]
             return network.jacobian(W_at, X_tilde, row_weights=scale)
-        if curvature.ndim == 2:
-            curvature = np.einsum("ij,jk->ijk", curvature, np.eye(curvature.shape[1]))
         J_s = network.jacobian(W_at, X_tilde, row_weights=row_weights)
         return MixedRowsJacobian(J_s, curvature)
 
     terms, objective = evaluate(W)
-    residuals = terms.residual
     objective_start = objective
     # The objective before the first step of the whole (possibly warm-started) fit.
     first_objective = objective if state.first_objective is None else state.first_objective
@@ -440,10 +437,10 @@ def gauss_newton(
         damping.start(J, Y.shape[1], weight_sum)
         u = (W - W0).ravel()
         weighted_residual = _flat_output_major(
-            residuals if row_weights is None else residuals * row_weights[:, None]
+            terms.residual if row_weights is None else terms.residual * row_weights[:, None]
         )
         # The Gauss-Newton model is loss + 1/2 ||r_w + J d||^2 - 1/2 ||r_w||^2; for the
-        # squared error the first and last terms cancel (and are left out, exactly).
+        # squared error the first and last terms cancel (the offset is exactly 0).
         model_offset = (0.0 if terms.curvature is None
                         else terms.value - 0.5 * weighted_residual @ weighted_residual)
         fitted_now, inner = False, None
@@ -468,9 +465,8 @@ def gauss_newton(
                 # Linear model of the objective at W + t delta (without the damping term).
                 linear_residual = weighted_residual + step_length * J_delta
                 model = (0.5 * linear_residual @ linear_residual
-                         + 0.5 * alpha * np.sum((u + step_length * delta) ** 2))
-                if terms.curvature is not None:
-                    model += model_offset
+                         + 0.5 * alpha * np.sum((u + step_length * delta) ** 2)
+                         + model_offset)
                 predicted = objective - model
                 W_trial = W + step_length * delta.reshape(W.shape)
                 trial_terms, trial_objective = evaluate(W_trial)
@@ -489,7 +485,6 @@ def gauss_newton(
                 damping.accept(actual / predicted if predicted > 0 else 0.0)
             objective_before = objective
             W, terms, objective = W_trial, trial_terms, trial_objective
-            residuals = terms.residual
             J = None
             loss_curve.append(objective)
             inner_rtol = inner_tolerance(actual, objective_before)

@@ -26,8 +26,9 @@ class LossTerms:
     residual : ndarray of shape (n_samples, n_outputs)
         The Gauss-Newton residual ``r``.
     curvature : ndarray or None
-        Per-sample factor ``H_i^{1/2}`` of the loss Hessian in the outputs; ``None``
-        means the identity (squared error).
+        Per-sample factor ``L_i`` of the loss Hessian in the outputs, ``H_i = L_i^T L_i``:
+        shape (n_samples, 1) for one output (a row scaling), (n_samples, k, k) for ``k``
+        outputs; ``None`` means the identity (squared error).
     """
 
     value: float

@@ -4,6 +4,7 @@ Every path is costed in flops and bytes from the problem's sizes alone (no data 
 touched); :func:`resolve_paths` takes the cheapest path whose memory fits.
 """
 
+import math
 import os
 
 # Inner iterations the cost model assumes for a preconditioned solve: measured 13-17
@@ -65,16 +66,57 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
         ``{(solver, preconditioner): (flops, bytes)}``.
     """
     N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
-    P, s, L = m * d, sketch_size * N, float(min(n_landmarks, n_rows))
-    jac = _JAC_PRODUCT_PENALTY * 4 * N * P
+    P = m * d
+    jac = _iteration_flops(N, P)
+    fit = _fit_flops(N, m, d, sketch_size, n_landmarks)
     flops = {
         ("cholesky", "none"): 2 * N**2 * (m + d) + N**3 / 3,
         ("normal", "none"): 2 * N * P**2 + P**3 / 3 + 3 * jac / 2,
-        ("cg", "nystrom"): 2 * N * L * (m + d) + 2 * N * L**2 + _ITERS_NYSTROM * jac,
-        ("lsqr", "sketch"): 2 * s * N**2 + N**3 / 3 + _ITERS_SKETCH * jac,
+        ("cg", "nystrom"): fit["nystrom"] + _ITERS_NYSTROM * jac,
+        ("lsqr", "sketch"): fit["sketch"] + _ITERS_SKETCH * jac,
     }
     sizes = (n_rows, n_neurons, n_inputs, sketch_size, n_landmarks)
     return {path: (f, peak_bytes(*path, *sizes)) for path, f in flops.items()}
+
+
+def _iteration_flops(N, P):
+    """Flops of one inner iteration (a ``J`` and a ``J^T`` product, weighted)."""
+    return _JAC_PRODUCT_PENALTY * 4 * N * P
+
+
+def _fit_flops(N, m, d, sketch_size, n_landmarks):
+    """Flops of fitting each preconditioner that has a fit cost."""
+    s, L = sketch_size * N, float(min(n_landmarks, N))
+    return {"nystrom": 2 * N * L * (m + d) + 2 * N * L**2,
+            "sketch": 2 * s * N**2 + N**3 / 3}
+
+
+def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
+                     n_landmarks):
+    """Inner iterations that cost as much as one fit of ``preconditioner``.
+
+    The Gauss-Newton loop stops a solve on a reused preconditioner after this many
+    iterations beyond those of its first solve, refits it and continues
+    (:class:`~skgn._gauss_newton.PreconditionerCache`).
+
+    Parameters
+    ----------
+    preconditioner : str
+        A resolved preconditioner name.
+    n_rows, n_neurons, n_inputs, sketch_size, n_landmarks
+        As in :func:`path_costs`.
+
+    Returns
+    -------
+    iterations : int or None
+        ``ceil(fit flops / iteration flops)``, at least 1; ``None`` for a preconditioner
+        without a fit cost (``'none'``, ``'jacobi'``), which is never refitted early.
+    """
+    N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
+    fit = _fit_flops(N, m, d, sketch_size, n_landmarks).get(preconditioner)
+    if fit is None:
+        return None
+    return max(1, math.ceil(fit / _iteration_flops(N, m * d)))
 
 
 def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cost_model import check_memory, resolve_paths
+from ._cost_model import check_memory, refit_iterations, resolve_paths
 from ._fit_state import FitState, target_scaling
 from ._gauss_newton import gauss_newton
 from ._losses import SquaredLoss
@@ -224,7 +224,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                         n_jobs=p["n_jobs"]),
                     sample_weight=sample_weight,
                     alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
-                    tol=p["tol"], state=state.lm_state, monitor=monitor,
+                    tol=p["tol"], refit_iterations=refit_iterations(preconditioner, *sizes),
+                    state=state.lm_state, monitor=monitor,
                 )
         finally:
             monitor.close()

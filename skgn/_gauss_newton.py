@@ -31,8 +31,10 @@ from ._solvers import solver_name
 
 # Initial damping relative to the mean diagonal of J_s J_s^T (Nielsen's tau).
 _INITIAL_DAMPING = 1e-3
-# Inner tolerance of the first step and the tightest inner tolerance (inexact Newton).
-_INNER_RTOL_MAX = 1e-1
+# Inner tolerance of the first step and the loosest one (inexact Newton). At 0.1 the
+# default fits' test R^2 strayed from the exact (Cholesky) steps' by up to 0.007 on the
+# e2e sets (teacher 0.9704 against 0.9760); at 0.03 by at most 0.004.
+_INNER_RTOL_MAX = 3e-2
 _INNER_RTOL_MIN = 1e-10
 _EPS = np.finfo(np.float64).eps
 # Step lengths tried along a Gauss-Newton direction before the step is rejected.
@@ -100,7 +102,7 @@ def inner_tolerance(actual, loss_before):
     Returns
     -------
     rtol : float
-        ``sqrt(actual / loss_before)`` clipped to ``[1e-10, 1e-1]``.
+        ``sqrt(actual / loss_before)`` clipped to ``[1e-10, 3e-2]``.
     """
     return float(np.clip(np.sqrt(actual / loss_before), _INNER_RTOL_MIN, _INNER_RTOL_MAX))
 
@@ -128,18 +130,29 @@ class PreconditionerCache:
     """Fit a preconditioner once and reuse it across steps until it degrades.
 
     The preconditioner is refitted (in place) when an inner solve needs more than
-    ``1.5 x + 5`` iterations, ``x`` those of the first solve after the last fit.
+    ``1.5 x + 5`` iterations, ``x`` those of the first solve after the last fit. With a
+    ``refit_iterations`` budget, a solve on a reused preconditioner is also cut short
+    once it has spent ``x + refit_iterations`` iterations, the iterations one refit
+    costs (a ski-rental rule: a stale preconditioner never wastes more than a refit
+    would have cost); the caller then refits and continues from the iterate. After
+    that the Jacobian is known to drift faster than reuse pays for, and the
+    preconditioner is refitted at every step.
 
     Parameters
     ----------
     preconditioner : Preconditioner
         The (unfitted) preconditioner.
+    refit_iterations : int, default=None
+        Inner iterations that cost as much as one fit of the preconditioner (the cost
+        model's ratio); ``None`` never cuts a solve short.
     """
 
-    def __init__(self, preconditioner):
+    def __init__(self, preconditioner, refit_iterations=None):
         self.preconditioner = preconditioner
+        self.refit_iterations = refit_iterations
         self._stale = True
         self._baseline = None
+        self._refit_always = False
 
     def get(self, J, lam):
         """The preconditioner for ``J J^T + lam I``, and whether it was fitted now.
@@ -158,11 +171,48 @@ class PreconditionerCache:
         fitted_now : bool
             Whether :meth:`Preconditioner.fit` ran in this call.
         """
-        if not self._stale:
+        if not (self._stale or self._refit_always):
             return self.preconditioner, False
         self.preconditioner.fit(J, lam)
         self._stale, self._baseline = False, None
         return self.preconditioner, True
+
+    def budget(self, maxiter):
+        """The iteration cap of a solve on the preconditioner as :meth:`get` returned it.
+
+        Parameters
+        ----------
+        maxiter : int or None
+            The caller's cap.
+
+        Returns
+        -------
+        cap : int or None
+            ``min(maxiter, x + refit_iterations)`` on a reused preconditioner with a
+            budget, else ``maxiter``.
+        """
+        if self.refit_iterations is None or self._baseline is None:
+            return maxiter
+        cap = self._baseline + self.refit_iterations
+        return cap if maxiter is None else min(maxiter, cap)
+
+    def refit(self, J, lam):
+        """Refit now (a solve on the reused preconditioner ran out of its budget).
+
+        Parameters
+        ----------
+        J : JacobianOperator
+            The weighted Jacobian of this step.
+        lam : float
+            The shift ``alpha + mu``.
+
+        Returns
+        -------
+        preconditioner : Preconditioner
+            Fitted.
+        """
+        self._stale = self._refit_always = True
+        return self.get(J, lam)[0]
 
     def record(self, n_iter):
         """Record an inner solve's iterations; mark the preconditioner stale if degraded."""
@@ -275,7 +325,7 @@ def _flat_output_major(A):
 
 
 def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
-                      preconditioner=NO_PRECONDITIONER):
+                      preconditioner=NO_PRECONDITIONER, x0=None):
     """One damped Gauss-Newton step, solved in sample space.
 
     Solves ``(J^T J + (alpha + mu) I) delta = -(J^T r + alpha u)`` through the Woodbury
@@ -304,6 +354,9 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
         Inner iteration cap (for iterative solvers).
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Passed to iterative solvers.
+    x0 : ndarray of shape (n,), default=None
+        Starting guess for ``g``, passed to the solver only when given (a solve
+        continued on a refitted preconditioner).
 
     Returns
     -------
@@ -316,7 +369,9 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
     c = alpha / lam
     # b = r - c J u
     b = r - c * J.matvec(u) if c > 0 else r
-    inner = solve(J, b, lam, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner)
+    extra = {} if x0 is None else {"x0": x0}
+    inner = solve(J, b, lam, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner,
+                  **extra)
     jtg = inner.jtx if inner.jtx is not None else J.rmatvec(inner.x)
     return -c * u - jtg, inner
 
@@ -336,6 +391,7 @@ def gauss_newton(
     max_iter=100,
     tol=1e-6,
     inner_max_iter=None,
+    refit_iterations=None,
     state=None,
     monitor=None,
 ):
@@ -379,6 +435,10 @@ def gauss_newton(
         the objective falls to machine epsilon times its starting value.
     inner_max_iter : int, default=None
         Iteration cap of an iterative inner solver.
+    refit_iterations : int, default=None
+        Inner iterations worth one fit of the preconditioner: a solve on a reused
+        preconditioner that needs more is stopped, the preconditioner refitted and the
+        solve continued from its iterate (:class:`PreconditionerCache`).
     state : LMState, default=None
         ``GNResult.state`` of an earlier call, to continue it (warm start).
     monitor : object, default=None
@@ -399,7 +459,7 @@ def gauss_newton(
     # A copy: the caller's state (a fitted estimator's) is never changed.
     damping, inner_rtol = replace(state.damping), state.inner_rtol
     name = solver_name(solve)
-    cache = PreconditionerCache(preconditioner)
+    cache = PreconditionerCache(preconditioner, refit_iterations)
 
     def evaluate(W_at):
         terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)
@@ -446,10 +506,25 @@ def gauss_newton(
         fitted_now, inner = False, None
         try:
             precond, fitted_now = cache.get(J, alpha + damping.mu)
+            budget = inner_max_iter if fitted_now else cache.budget(inner_max_iter)
             delta, inner = gauss_newton_step(
                 J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
-                maxiter=inner_max_iter, preconditioner=precond,
+                maxiter=budget, preconditioner=precond,
             )
+            if not inner.converged and budget != inner_max_iter:
+                # The reused preconditioner spent a refit's worth of iterations: refit it
+                # and continue from the iterate.
+                spent = inner.n_iter
+                precond, fitted_now = cache.refit(J, alpha + damping.mu), True
+                delta, inner = gauss_newton_step(
+                    J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
+                    maxiter=None if inner_max_iter is None else inner_max_iter - spent,
+                    preconditioner=precond, x0=inner.x,
+                )
+                cache.record(inner.n_iter)
+                inner = replace(inner, n_iter=inner.n_iter + spent)
+            else:
+                cache.record(inner.n_iter)
         except np.linalg.LinAlgError:
             inner = None
         step_length = np.nan
@@ -457,7 +532,6 @@ def gauss_newton(
             accepted, trial_objective = False, np.inf
             predicted, actual = np.inf, -np.inf
         else:
-            cache.record(inner.n_iter)
             J_delta = J.matvec(delta)
             # Backtrack along delta before rejecting it: a shorter step costs one forward
             # pass, a larger damping a new inner solve.

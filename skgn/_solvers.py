@@ -3,9 +3,11 @@
 The solvers know nothing about networks: they receive a
 :class:`scipy.sparse.linalg.LinearOperator` ``J`` of shape (n, P), a right-hand side of
 length n, the shift ``lam`` and a fitted preconditioner. Every solver has the signature
-``solve(J, b, lam, *, rtol, maxiter, preconditioner) -> SolverResult`` and is registered
-in :data:`SOLVERS`: ``J`` is the (weighted) Jacobian, ``b`` the right-hand side and
-``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations. The direct
+``solve(J, b, lam, *, rtol, maxiter, preconditioner, x0) -> SolverResult`` and is
+registered in :data:`SOLVERS`: ``J`` is the (weighted) Jacobian, ``b`` the right-hand side
+and ``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations; ``x0`` is a
+starting guess for ``g`` (iterative solvers continue from it, direct ones ignore it). The
+direct
 solver ``'cholesky'`` forms the Gram through
 :meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
 ``J (J^T I)`` for a generic operator); ``'normal'`` solves the same system through the
@@ -76,7 +78,8 @@ def _shifted_cholesky_solve(A, lam, rhs):
     return x
 
 
-def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER):
+def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER,
+                   x0=None):
     """Solve ``(J J^T + lam I) g = b`` exactly by a Cholesky factorization.
 
     Forms the Gram matrix (``J.gram()`` when available: for the ReLU Jacobian this is
@@ -88,7 +91,7 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PREC
     ----------
     J, b, lam
         The system, as in every solver (module docstring).
-    rtol, maxiter, preconditioner : ignored
+    rtol, maxiter, preconditioner, x0 : ignored
         Accepted so that every solver has the same signature.
 
     Returns
@@ -109,7 +112,8 @@ def solve_cholesky(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PREC
     return SolverResult(x=x, n_iter=0, residual_norm=resid, converged=True, solver="cholesky")
 
 
-def solve_normal(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER):
+def solve_normal(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECONDITIONER,
+                 x0=None):
     """Solve ``(J J^T + lam I) g = b`` exactly in parameter space (normal equations).
 
     With ``x = (J^T J + lam I)^{-1} J^T b`` (a Cholesky factor of the ``P x P`` normal
@@ -122,7 +126,7 @@ def solve_normal(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECON
     ----------
     J, b, lam
         The system, as in every solver (module docstring).
-    rtol, maxiter, preconditioner : ignored
+    rtol, maxiter, preconditioner, x0 : ignored
         Accepted so that every solver has the same signature.
 
     Returns
@@ -150,7 +154,8 @@ def solve_normal(J, b, lam, *, rtol=None, maxiter=None, preconditioner=NO_PRECON
                         jtx=x)
 
 
-def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER):
+def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER,
+             x0=None):
     """Solve ``(J J^T + lam I) g = b`` matrix-free by (preconditioned) conjugate gradients.
 
     Each iteration applies ``J`` and ``J^T`` once (``4 n P`` flops for the ReLU
@@ -177,6 +182,9 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``); CG uses
         ``M^{-1} = R^{-1} R^{-T}``.
+    x0 : ndarray of shape (n,), default=None
+        Starting guess for ``g`` (zero if ``None``); it costs one more ``J^T`` and ``J``
+        product.
 
     Returns
     -------
@@ -193,8 +201,15 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
         return preconditioner.apply(preconditioner.apply_t(v))
 
     b_norm = np.linalg.norm(b)
-    g, p = np.zeros(n), np.zeros(P)
-    r, resid, n_iter = b.astype(np.float64, copy=True), 0.0, 0
+    if x0 is None:
+        g, p = np.zeros(n), np.zeros(P)
+        r = b.astype(np.float64, copy=True)
+    else:
+        g = np.array(x0, dtype=np.float64, copy=True)
+        p = J.rmatvec(g)
+        # r = b - (J J^T + lam I) g0
+        r = b - J.matvec(p) - lam * g
+    resid, n_iter = 0.0, 0
     target, breakdown = rtol * b_norm, False
     # The recurrence r <- r - step K d drifts from the true residual; when it meets the
     # tolerance the true residual replaces it, and CG restarts from there if needed.
@@ -229,7 +244,8 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     return _iterative_result("cg", g, p, n_iter, resid, rtol, preconditioner)
 
 
-def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER):
+def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER,
+               x0=None):
     """Minimum-norm solution of ``[J, sqrt(lam) I] z = b`` by row-preconditioned LSQR.
 
     The minimum-norm ``z = [p; q]`` is ``p = J^T g`` and ``q = sqrt(lam) g`` with
@@ -250,6 +266,10 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
         Maximum iterations.
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
+    x0 : ndarray of shape (n,), default=None
+        Starting guess for ``g``: LSQR starts from ``z = [J^T g; sqrt(lam) g]``, which
+        lies in the row space of the system, so the result stays minimum-norm. Ignored
+        when ``lam = 0``.
 
     Returns
     -------
@@ -272,6 +292,9 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
     A = LinearOperator((n, P + n), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
     b_norm = np.linalg.norm(b)
     z, n_iter, btol, resid = np.zeros(P + n), 0, rtol, 0.0
+    if x0 is not None and lam > 0:
+        # z0 = [J^T g0; sqrt(lam) g0] = A^T (R g0): in range(A^T).
+        z = np.concatenate([J.rmatvec(x0), root * np.asarray(x0, dtype=np.float64)])
     # LSQR stops on the preconditioned residual, which can understate the true one by
     # up to cond(R); restart from the iterate with a tighter btol until the true residual
     # meets rtol. Iterates stay in range(A^T), so the result is still minimum-norm.

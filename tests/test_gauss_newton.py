@@ -194,3 +194,76 @@ def test_sketch_preconditioner_of_the_softmax_curvature_jacobian_is_well_conditi
     A = np.hstack([dense, np.sqrt(lam) * np.eye(J.shape[0])])
     singular = np.linalg.svd(solve_triangular(pre.R_, A, trans="T"), compute_uv=False)
     assert singular.max() / singular.min() < 6.0
+
+
+class _CountingPreconditioner:
+    """Records its fits; applies the identity."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.fits = 0
+
+    def fit(self, J, lam):
+        self.fits += 1
+        return self
+
+    def apply(self, x):
+        return x
+
+    apply_t = apply
+
+
+def test_preconditioner_cache_budget_and_refit_rule():
+    from skgn._gauss_newton import PreconditionerCache
+
+    pre = _CountingPreconditioner()
+    cache = PreconditionerCache(pre, refit_iterations=4)
+    assert cache.get(None, 1.0) == (pre, True)
+    # A fresh preconditioner's solve is not capped; it sets the baseline.
+    assert cache.budget(None) is None and cache.budget(50) == 50
+    cache.record(10)
+    assert cache.get(None, 1.0) == (pre, False)
+    # Reused: the baseline plus the iterations one refit costs.
+    assert cache.budget(None) == 14 and cache.budget(50) == 14 and cache.budget(12) == 12
+    cache.record(14)
+    assert cache.get(None, 1.0) == (pre, False) and pre.fits == 1
+    # Out of budget: refit now, and at every later step.
+    assert cache.refit(None, 1.0) is pre and pre.fits == 2
+    cache.record(9)
+    for fits in (3, 4):
+        assert cache.get(None, 1.0) == (pre, True) and pre.fits == fits
+        cache.record(9)
+
+
+def test_preconditioner_cache_without_budget_never_caps():
+    from skgn._gauss_newton import PreconditionerCache
+
+    cache = PreconditionerCache(_CountingPreconditioner())
+    cache.get(None, 1.0)
+    cache.record(10)
+    cache.get(None, 1.0)
+    assert cache.budget(None) is None and cache.budget(30) == 30
+
+
+def test_refit_budget_keeps_every_step_converged():
+    from skgn._preconditioners import NystromPreconditioner
+
+    X_tilde, W, W0, signs, Y, sw = _problem(n=120, d=4, m=64, seed=2)
+    common = dict(sample_weight=sw, alpha=1e-3, max_iter=8, tol=0.0)
+    exact = gauss_newton(TwoLayerReLU(signs), W, W0, X_tilde, Y, **EXACT, **common)
+    budgeted = gauss_newton(
+        TwoLayerReLU(signs), W, W0, X_tilde, Y, solve=solve_cg,
+        preconditioner=NystromPreconditioner(n_landmarks=10, random_state=0),
+        refit_iterations=1, **common,
+    )
+    history = budgeted.history
+    # A one-iteration budget runs out on the first reuse: from then on every step refits.
+    assert history[0]["preconditioner_fitted"]
+    first_refit = next(i for i, h in enumerate(history[1:], 1) if h["preconditioner_fitted"])
+    assert all(h["preconditioner_fitted"] for h in history[first_refit:])
+    for h in history:
+        assert h["inner_residual"] <= h["inner_tol"] * (1 + 1e-8)
+    assert np.all(np.diff(budgeted.loss_curve) < 0)
+    # Inexact steps (inner rtol up to 3e-2) end near the exact fit, not on it.
+    assert budgeted.loss <= exact.loss * 1.05

@@ -75,3 +75,29 @@ def test_zero_rhs():
         assert_allclose(result.x, 0.0)
         assert result.jtx is None or not np.any(result.jtx)
         assert result.residual_norm == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_starting_guess_gives_the_same_solution(name):
+    M, J, b = _operator(n=40, P=30, seed=3)
+    lam = 1e-2
+    expected = np.linalg.solve(M @ M.T + lam * np.eye(M.shape[0]), b)
+    start = expected + 1e-3 * np.random.default_rng(1).standard_normal(len(b))
+    cold = SOLVERS[name](J, b, lam, rtol=1e-10, maxiter=500)
+    warm = SOLVERS[name](J, b, lam, rtol=1e-10, maxiter=500, x0=start)
+    assert warm.converged
+    assert_allclose(warm.x, expected, rtol=1e-7, atol=1e-10)
+    assert_allclose(warm.jtx if warm.jtx is not None else M.T @ warm.x, M.T @ expected,
+                    rtol=1e-7, atol=1e-10)
+    if name in ("cg", "lsqr"):
+        # A guess near the solution leaves less to do than a start from zero.
+        assert warm.n_iter < cold.n_iter
+
+
+def test_cg_started_at_the_solution_does_no_iteration():
+    M, J, b = _operator()
+    lam = 0.5
+    expected = np.linalg.solve(M @ M.T + lam * np.eye(M.shape[0]), b)
+    result = solve_cg(J, b, lam, rtol=1e-8, x0=expected)
+    assert result.n_iter == 0 and result.converged
+    assert_allclose(result.x, expected)

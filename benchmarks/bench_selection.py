@@ -13,7 +13,13 @@ of its pick, the best pair in hindsight, and the rule's cost in eigendecompositi
 
 Rules: generalized cross-validation (GCV) and exact leave-one-out (LOO) on the full
 training Gram, LOO and MacKay's evidence on a random subsample of ``--subsample`` rows,
-and a 20% hold-out. It writes ``benchmarks/selection.md``.
+and a 20% hold-out.
+
+A second table measures the subsample size of the estimator's own rule: for each set and
+``random_state`` in {0, 1, 2}, the pair ``skgn._selection.select`` picks from
+``--rows`` subsample sizes (with the selection seed ``SketchedGNRegressor`` draws), then
+the test R^2 of ``SketchedGNRegressor`` fitted at that pair, which is the fit at defaults
+with that many selection rows. It writes ``benchmarks/selection.md``.
 """
 
 import argparse
@@ -24,9 +30,11 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 
 import datasets
-from skgn import ntk
+from skgn import SketchedGNRegressor, ntk
+from skgn._selection import DEFAULT_ALPHAS, DEFAULT_INPUT_SCALES, select
 
 HERE = Path(__file__).parent
 SCALES = (1.0, 0.5, 0.25, 0.1, 0.05)
@@ -78,10 +86,43 @@ def holdout_scores(X, y, s, seed=0):
                      for a in ALPHAS])
 
 
+def subsample_rows_table(names, row_counts, seeds=(0, 1, 2)):
+    """Markdown lines: the defaults' selection on each subsample size, over seeds."""
+    lines = ["| data set | n_train | " + " | ".join(
+        f"{r} rows: test R^2 (mean of {len(seeds)} seeds) | {r} rows: selection s"
+        for r in row_counts) + " |", "|---|---|" + "---|---|" * len(row_counts)]
+    means = {r: [] for r in row_counts}
+    for name in names:
+        X_tr, X_te, y_tr, y_te = split(*datasets.load(name))
+        cells = []
+        for r in row_counts:
+            r2s, seconds = [], 0.0
+            for seed in seeds:
+                # The fourth of the four seeds fit draws is the selection subsample's.
+                selection_seed = check_random_state(seed).randint(2**31 - 1, size=4)[3]
+                t = time.perf_counter()
+                pick = select(X_tr, y_tr[:, None], None, alphas=DEFAULT_ALPHAS,
+                              input_scales=DEFAULT_INPUT_SCALES, bias=1.0,
+                              rng=np.random.RandomState(selection_seed), max_rows=r)
+                seconds += time.perf_counter() - t
+                model = SketchedGNRegressor(alpha=pick.alpha, input_scale=pick.input_scale,
+                                            random_state=seed).fit(X_tr, y_tr)
+                r2s.append(r2(y_te, model.predict(X_te)))
+            means[r].append(np.mean(r2s))
+            cells.append(f"{np.mean(r2s):.4f} | {seconds / len(seeds):.2f}")
+            print(name, r, [round(v, 4) for v in r2s], round(seconds / len(seeds), 2),
+                  flush=True)
+        lines.append(f"| {name} | {len(y_tr)} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean test R^2 over sets: " + ", ".join(
+        f"{r} rows {np.mean(means[r]):.4f}" for r in row_counts) + "."]
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--subsample", type=int, default=1000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[500, 1000])
     args = parser.parse_args(argv)
     names = ["computers", "affairs", "nox", "seattle", "diabetes", "friedman1"]
     if args.quick:
@@ -140,6 +181,10 @@ def main(argv=None):
                      + " | ".join(cells) + " |")
     lines += ["", "Mean shortfall from the best pair: " + ", ".join(
         f"{r} {np.mean([row['best'] - row[r][0] for row in rows]):.4f}" for r in rules) + "."]
+    lines += ["", "Selection rows of the estimator's own rule (leave-one-out on a subsample; "
+              "`SELECTION_ROWS`): test R^2 of `SketchedGNRegressor` fitted at the pair each "
+              "subsample size picks, and the seconds of the selection.", ""]
+    lines += subsample_rows_table(names, args.rows)
     (HERE / "selection.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -65,7 +65,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     alpha : 'auto' or float, default='auto'
         Ridge strength toward the initialization. ``'auto'`` chooses it from ``alphas``
         (with the input scale) by leave-one-out error of the tangent-kernel ridge fit to
-        the centered one-hot labels on at most 1,000 rows (a least-squares proxy of the
+        the centered one-hot labels on at most 500 rows (a least-squares proxy of the
         classification fit).
     alphas : array-like of float, default=None
         Candidates for ``'auto'``; ``None`` means ``logspace(-2, 2, 9)``.

@@ -15,8 +15,9 @@ stays finite at ``a = 0``), so each ``alpha`` costs ``O(n^2)`` after an ``O(n^3)
 eigendecomposition. To keep that
 cost bounded, the scores are computed on a random subsample of at most
 ``SELECTION_ROWS`` rows (an exact eigendecomposition at 4,500 rows takes about 9 s on two
-cores; at 1,000 rows about 0.1 s). ``benchmarks/bench_selection.py`` measures this rule
-against GCV, the evidence and a hold-out on real data (``benchmarks/selection.md``).
+cores; at 1,000 rows about 0.15 s, at 500 rows 0.04 s). ``benchmarks/bench_selection.py``
+measures this rule against GCV, the evidence and a hold-out on real data, and the
+defaults' test R^2 with 500 and 1,000 selection rows (``benchmarks/selection.md``).
 
 Sample weights follow ``RidgeCV``: rows are scaled by ``sqrt(s_i)``, and the LOO errors
 are weighted by ``s_i``.
@@ -29,8 +30,10 @@ from scipy import linalg
 
 from ._kernels import ntk
 
-# Rows used to score the candidates (a random subsample beyond this).
-SELECTION_ROWS = 1000
+# Rows used to score the candidates (a random subsample beyond this). 500 rows cost a
+# quarter of 1,000 rows' time at the same mean test R^2 of the default fits
+# (benchmarks/selection.md).
+SELECTION_ROWS = 500
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 2, 9))
 DEFAULT_INPUT_SCALES = (1.0, 0.5, 0.25)
 
@@ -102,7 +105,8 @@ def loo_scores(K, Y, alphas, sample_weight=None):
     return np.array(scores)
 
 
-def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, **kernel):
+def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng,
+           max_rows=SELECTION_ROWS, **kernel):
     """Score every (input scale, alpha) pair by LOO on a subsample; return the best.
 
     Parameters
@@ -119,10 +123,12 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, **kernel):
         Candidate input scales.
     bias : float
         The bias feature (1 with ``fit_intercept``, else 0).
-    **kernel
-        Further keywords of :func:`~skgn.ntk` (``shift``, ``depth``, ``init_scale``).
     rng : numpy.random.RandomState
         Draws the subsample.
+    max_rows : int, default=SELECTION_ROWS
+        Rows scored (a random subsample beyond this).
+    **kernel
+        Further keywords of :func:`~skgn.ntk` (``shift``, ``depth``, ``init_scale``).
 
     Returns
     -------
@@ -132,8 +138,8 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng, **kernel):
     alphas = np.asarray(alphas, dtype=np.float64)
     input_scales = np.asarray(input_scales, dtype=np.float64)
     rows = np.arange(X.shape[0])
-    if X.shape[0] > SELECTION_ROWS:
-        rows = np.sort(rng.choice(X.shape[0], size=SELECTION_ROWS, replace=False))
+    if X.shape[0] > max_rows:
+        rows = np.sort(rng.choice(X.shape[0], size=max_rows, replace=False))
     X_sub, Y_sub = X[rows], Y[rows]
     sw = None if sample_weight is None else sample_weight[rows]
     scores = np.array([loo_scores(ntk(s * X_sub, bias=bias, **kernel), Y_sub, alphas, sw)

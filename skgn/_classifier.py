@@ -85,8 +85,10 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Sketch rows per Gram row.
     n_landmarks : int, default=500
         Nystrom landmarks.
-    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
-        Precision of the ``n x m`` products.
+    dtype : {'auto', numpy.float64, numpy.float32}, default='auto'
+        Precision of the ``n x m`` products; ``'auto'`` means float32 from ``2**20``
+        (row, neuron) pairs, rows counted once per output column (fitted value in
+        ``dtype_``).
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps.
     tol : float, default=3e-3
@@ -124,6 +126,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         The class labels.
     alpha_, input_scale_, shift_ : float
         The values used (chosen or given).
+    dtype_ : numpy.dtype
+        The precision of the ``n x m`` work (``dtype`` resolved).
     alphas_, input_scales_, selection_scores_
         The candidates and their leave-one-out scores.
     weights_, initial_weights_, output_signs_ : ndarray
@@ -172,7 +176,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         sketch="tensor_srht",
         sketch_size=3.0,
         n_landmarks=500,
-        dtype=np.float64,
+        dtype="auto",
         max_iter=100,
         tol=3e-3,
         init="symmetric",

@@ -89,8 +89,9 @@ def test_wrong_number_of_features_at_predict(data):
         ({"init": "zeros"}, "'init' parameter must be one of"),
         ({"init_scale": 0.0}, "'init_scale' parameter must be > 0"),
         ({"fit_intercept": "yes"}, "'fit_intercept' parameter must be one of"),
-        ({"dtype": np.float16}, "'dtype' parameter must be one of numpy.float64, numpy.float32"),
-        ({"dtype": "double precision"}, "'dtype' parameter must be one of numpy.float64"),
+        ({"dtype": np.float16},
+         "'dtype' parameter must be one of 'auto' or one of numpy.float64, numpy.float32"),
+        ({"dtype": "double precision"}, "'dtype' parameter must be one of 'auto' or one of"),
     ],
 )
 def test_bad_parameters_raise_in_fit(data, params, match):
@@ -342,3 +343,19 @@ def test_diabetes_matches_tuned_rbf_kernel_ridge():
     print(f"diabetes nested 5-fold CV R^2: skgn {r2_skgn:.4f}  KernelRidge(rbf) {r2_krr:.4f}")
     assert r2_skgn >= r2_krr
     assert r2_skgn > 0.45
+
+
+@pytest.mark.parametrize(
+    "n, params, expected",
+    [(1024, {}, np.float32), (1023, {}, np.float64), (1024, {"depth": 2}, np.float64),
+     (1024, {"dtype": np.float64}, np.float64), (40, {"dtype": "float32"}, np.float32)],
+)
+def test_dtype_auto_is_float32_from_2_to_the_20_pairs(n, params, expected):
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((n, 3)), rng.standard_normal(n)
+    params = {"n_neurons": 1024 if params.get("depth", 1) == 1 else 32, **params}
+    common = dict(alpha=1.0, input_scale=1.0, max_iter=1, random_state=0)
+    model = SketchedGNRegressor(**params, **common).fit(X, y)
+    assert model.dtype_ == np.dtype(expected)
+    explicit = SketchedGNRegressor(**{**params, "dtype": expected}, **common).fit(X, y)
+    assert_array_equal(model.predict(X), explicit.predict(X))

@@ -11,7 +11,8 @@ preconditioner (500 landmarks), ``alpha=1``, ``input_scale=1``, three Gauss-Newt
 the per-step time is the median of steps 2-3 (step 1 also fits the preconditioner). Only
 the dense path exists (every Jacobian product costs ``O(n m^2)`` for depth 2); the
 exponent in m is the least-squares slope of log time against log m. Peak memory is
-NumPy's allocations (tracemalloc). Writes ``benchmarks/deep.md``.
+NumPy's allocations (tracemalloc, from a second fit; times come from an untraced
+one). Writes ``benchmarks/deep.md``.
 """
 
 import argparse
@@ -31,7 +32,7 @@ N, D = 2000, 20
 def run(X, y, m, depth):
     model = SketchedGNRegressor(m, depth=depth, solver="cg", preconditioner="nystrom",
                                 alpha=1.0, input_scale=1.0, max_iter=3, tol=0.0,
-                                random_state=0)
+                                dtype=np.float64, random_state=0)
     seconds, peak = timed_fit(model, X, y)
     steps = model.history_
     return {"step": float(np.median([h["seconds"] for h in steps[1:]])), "fit": seconds,

@@ -11,7 +11,8 @@ A random teacher problem, n = 4,000, d = 20, ``activation='shifted_relu'``,
 preconditioner, ``alpha=1``, four Gauss-Newton steps. The per-step time is the median of
 steps 2-4 (step 1 also fits the preconditioner; the index is built before it); the
 exponent in m is the least-squares slope of log time against log m. Peak memory is
-NumPy's allocations (tracemalloc) over the whole fit. Prints a Markdown table, writes it
+NumPy's allocations (tracemalloc) over a second, traced fit (times come from an
+untraced one). Prints a Markdown table, writes it
 to ``benchmarks/sparse.md`` and the plot to ``benchmarks/sparse_step_time.png``.
 """
 
@@ -38,7 +39,7 @@ N, D = 4000, 20
 def run(X, y, m, pattern):
     model = SketchedGNRegressor(
         m, activation="shifted_relu", pattern=pattern, solver="cg", preconditioner="nystrom",
-        alpha=1.0, input_scale=1.0, max_iter=4, tol=0.0, random_state=0)
+        alpha=1.0, input_scale=1.0, max_iter=4, tol=0.0, dtype=np.float64, random_state=0)
     seconds, peak = timed_fit(model, X, y)
     steps = model.history_
     return {

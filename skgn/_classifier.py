@@ -83,8 +83,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Sketch of the ``'sketch'`` preconditioner.
     sketch_size : float, default=3.0
         Sketch rows per Gram row.
-    n_landmarks : int, default=500
-        Nystrom landmarks.
+    n_landmarks : 'auto' or int, default='auto'
+        Nystrom landmarks (``'auto'``: see :class:`SketchedGNRegressor`; the value used
+        is ``n_landmarks_``).
     dtype : {'auto', numpy.float64, numpy.float32}, default='auto'
         Precision of the ``n x m`` products; ``'auto'`` means float32 from ``2**20``
         (row, neuron) pairs, rows counted once per output column (fitted value in
@@ -128,6 +129,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         The values used (chosen or given).
     dtype_ : numpy.dtype
         The precision of the ``n x m`` work (``dtype`` resolved).
+    n_landmarks_ : int
+        The Nystrom landmark count (``n_landmarks`` resolved).
     alphas_, input_scales_, selection_scores_
         The candidates and their leave-one-out scores.
     weights_, initial_weights_, output_signs_ : ndarray
@@ -175,7 +178,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         preconditioner="auto",
         sketch="tensor_srht",
         sketch_size=3.0,
-        n_landmarks=500,
+        n_landmarks="auto",
         dtype="auto",
         max_iter=100,
         tol=3e-3,

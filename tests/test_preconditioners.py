@@ -171,7 +171,7 @@ def test_nystrom_never_forms_the_gram(monkeypatch):
     monkeypatch.setattr(ReLUJacobian, "gram", forbidden)
     J, r, u = _jacobian(n=60, m=128)
     pre = NystromPreconditioner(n_landmarks=10, random_state=0).fit(J, 0.5)
-    assert pre.basis_.shape[0] == 60 and pre.basis_.shape[1] <= 10
+    assert pre.factor_.shape[0] == 60 and pre.factor_.shape[1] <= 10
     delta, inner = gauss_newton_step(J, r, u, 0.5, 0.0, solve_cg, rtol=1e-10, preconditioner=pre)
     assert inner.converged
 
@@ -197,3 +197,23 @@ def test_factory_passes_each_class_its_own_options():
     assert (nystrom.n_landmarks, nystrom.random_state) == (7, 3)
     assert isinstance(make_preconditioner("none", **options), IdentityPreconditioner)
     assert make_preconditioner("none").apply(np.ones(2)).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("lam", [1e-8, 1e-2, 10.0])
+def test_nystrom_inverse_root_equals_the_svd_formula(lam):
+    """R^{-1} = B G B^T + lam^{-1/2} I equals Q diag(1/sqrt(s^2 + lam) - 1/sqrt(lam)) Q^T +
+    lam^{-1/2} I from the thin SVD B = Q diag(s) V^T, also with tiny singular values."""
+    J, _, _ = _jacobian(n=50, m=96)
+    pre = NystromPreconditioner(n_landmarks=30, random_state=1).fit(J, lam)
+    Q, s, _ = np.linalg.svd(pre.factor_, full_matrices=False)
+    expected = (Q * (1 / np.sqrt(s**2 + lam) - 1 / np.sqrt(lam))) @ Q.T
+    expected += np.eye(50) / np.sqrt(lam)
+    R_inv = pre.apply(np.eye(50))
+    assert_allclose(R_inv, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    assert_allclose(pre.sigma_, s, rtol=1e-6, atol=1e-7 * s.max())
+    if lam < 1e-3:
+        return  # inverting R^{-2} (condition number s_max^2 / lam) is not accurate here
+    # M = R^2 = B B^T + lam I
+    M = np.linalg.inv(R_inv @ R_inv)
+    assert_allclose(M, pre.factor_ @ pre.factor_.T + lam * np.eye(50), rtol=1e-6,
+                    atol=1e-8 * np.abs(M).max())

@@ -150,7 +150,7 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
 
 
 def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
-                     n_landmarks, *, float32=False):
+                     n_landmarks):
     """Inner iterations that cost as much as one fit of ``preconditioner``.
 
     The Gauss-Newton loop stops a solve on a reused preconditioner after this many
@@ -163,9 +163,6 @@ def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
         A resolved preconditioner name.
     n_rows, n_neurons, n_inputs, sketch_size, n_landmarks
         As in :func:`path_costs`.
-    float32 : bool, default=False
-        Whether the products run in float32 (half the memory traffic, so an iteration
-        weighs half as much).
 
     Returns
     -------
@@ -177,8 +174,8 @@ def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
     fit = _fit_flops(N, m, d, sketch_size, n_landmarks).get(preconditioner)
     if fit is None:
         return None
-    penalty = 1.0 if float32 else _JAC_PRODUCT_PENALTY
-    return max(1, math.ceil(fit / _iteration_flops(N, m * d, penalty)))
+    # Priced at float64 speed whatever the dtype, so that dtype changes only precision.
+    return max(1, math.ceil(fit / _iteration_flops(N, m * d)))
 
 
 def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,

@@ -246,8 +246,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                         n_jobs=p["n_jobs"]),
                     sample_weight=sample_weight,
                     alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
-                    tol=p["tol"], refit_iterations=refit_iterations(
-                        preconditioner, *sizes, float32=p["dtype"] == np.float32),
+                    tol=p["tol"], refit_iterations=refit_iterations(preconditioner, *sizes),
                     state=state.lm_state, monitor=monitor,
                 )
         finally:

@@ -72,9 +72,3 @@ def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():
     chosen = nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)
     assert chosen == min(_LANDMARK_GRID, key=flops)
 
-
-def test_refit_iterations_double_when_products_run_in_float32():
-    from skgn._cost_model import refit_iterations
-
-    args = ("nystrom", 20000, 1024, 11, 3.0, 300)
-    assert abs(refit_iterations(*args, float32=True) - 2 * refit_iterations(*args)) <= 1

@@ -85,8 +85,9 @@ def main(argv=None):
         f"{datetime.date.today().isoformat()} in {total:.0f} s.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python "
         f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}; BLAS {_blas()}. Arithmetic float64 except where a "
-        "table says float32. "
+        f"scikit-learn {sklearn.__version__}; BLAS {_blas()}. skgn at its defaults "
+        "(`dtype='auto'`) runs its n x m products in float32 from 2^20 sample-neuron pairs "
+        "and everything else in float64; a table that sets `dtype` says so. "
         "Absolute seconds on a shared machine are noisy; compare ratios within one table.",
         "",
     ]

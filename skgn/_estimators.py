@@ -23,7 +23,7 @@ from ._monitor import CallbackSupportMixin, build_monitor, split_validation, wit
 from ._deep import DeepReLU
 from ._network import TwoLayerReLU, add_bias_feature
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
-from ._parallel import blas_threads_for
+from ._parallel import blas_threads_for, single_blas_thread
 from ._preconditioners import PRECONDITIONERS, make_preconditioner
 from ._sketching import SKETCHES
 from ._solvers import SOLVERS
@@ -333,11 +333,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             shift = (np.sqrt(0.4 * np.log(p["n_neurons"])) if p["shift"] == "auto"
                      else p["shift"])
         if p["alpha"] == "auto" or p["input_scale"] == "auto":
-            selection = select(X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
-                               sample_weight, alphas=alphas,
-                               input_scales=scales, bias=float(p["fit_intercept"]),
-                               rng=np.random.RandomState(selection_seed), shift=shift,
-                               depth=p["depth"], init_scale=p["init_scale"])
+            with single_blas_thread():
+                selection = select(
+                    X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
+                    sample_weight, alphas=alphas, input_scales=scales,
+                    bias=float(p["fit_intercept"]), rng=np.random.RandomState(selection_seed),
+                    shift=shift, depth=p["depth"], init_scale=p["init_scale"])
             alpha, input_scale, scores = (selection.alpha, selection.input_scale,
                                           selection.scores)
         else:

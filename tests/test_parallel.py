@@ -1,7 +1,6 @@
 """Results do not depend on n_jobs or the joblib backend."""
 
 import joblib
-import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.datasets import make_friedman1
@@ -41,3 +40,22 @@ def test_dask_backend_gives_the_same_predictions(problem):
             with joblib.parallel_config(backend="dask"):
                 pred = SketchedGNRegressor(sketch="gaussian", n_jobs=2, **KW).fit(X, y).predict(X)
     assert_allclose(pred, ref, rtol=1e-10)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+def test_blas_thread_rules():
+    from skgn._parallel import _SINGLE_THREAD_PAIRS, blas_threads_for, single_blas_thread
+
+    outside = _blas_threads()
+    with single_blas_thread():
+        assert _blas_threads() == {1}
+    with blas_threads_for(_SINGLE_THREAD_PAIRS // 1024 - 1, 1024):
+        assert _blas_threads() == {1}
+    with blas_threads_for(_SINGLE_THREAD_PAIRS // 1024, 1024):
+        assert _blas_threads() == outside
+    assert _blas_threads() == outside

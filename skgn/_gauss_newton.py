@@ -197,20 +197,9 @@ class PreconditionerCache:
         return cap if maxiter is None else min(maxiter, cap)
 
     def refit(self, J, lam):
-        """Refit now (a solve on the reused preconditioner ran out of its budget).
-
-        Parameters
-        ----------
-        J : JacobianOperator
-            The weighted Jacobian of this step.
-        lam : float
-            The shift ``alpha + mu``.
-
-        Returns
-        -------
-        preconditioner : Preconditioner
-            Fitted.
-        """
+        """Refit now, and at every later step: a solve on the reused preconditioner ran
+        out of its budget. Takes ``J`` and ``lam`` as :meth:`get` does and returns the
+        fitted preconditioner."""
         self._stale = self._refit_always = True
         return self.get(J, lam)[0]
 

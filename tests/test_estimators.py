@@ -381,3 +381,22 @@ def test_n_landmarks_auto_is_priced_from_the_selection_spectrum():
     auto = SketchedGNRegressor(n_neurons=64, max_iter=2, solver="cg",
                                preconditioner="nystrom", random_state=0)
     assert_array_equal(same.fit(X, y).predict(X), auto.fit(X, y).predict(X))
+
+
+def test_auto_paths_are_priced_at_the_default_landmark_count(monkeypatch):
+    import skgn._estimators as estimators
+
+    priced = []
+    original = estimators.resolve_paths
+
+    def spy(*args, **kwargs):
+        priced.append(args[-1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(estimators, "resolve_paths", spy)
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((200, 3)), rng.standard_normal(200)
+    model = SketchedGNRegressor(n_neurons=32, max_iter=1, random_state=0).fit(X, y)
+    assert priced == [500] and model.n_landmarks_ != 500
+    SketchedGNRegressor(n_neurons=32, n_landmarks=40, max_iter=1, random_state=0).fit(X, y)
+    assert priced == [500, 40]

@@ -211,13 +211,14 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if p["early_stopping"]:
             X, X_val, Y, Y_val, sample_weight, sw_val = split_validation(
                 X, Y, sample_weight, p["validation_fraction"], split_seed)
+        # 'auto' resolved once: the landmark pricing and the network both read it.
+        p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]))
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
         Y = (Y - state.y_mean) / state.y_scale
         X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
-        p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]))
         network, X_tilde = self._network(p, state, X_tilde)
         # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
         n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
@@ -355,10 +356,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             if scores is not None:
                 # The selection's spectrum prices each landmark count (cost model).
                 n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
-                dtype = _resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"])
                 n_landmarks = nystrom_landmarks(
                     selection.eigenvalues, Y.size, p["n_neurons"], n_params, alpha,
-                    rtol=INNER_RTOL_MAX, float32=dtype == np.float32)
+                    rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32)
         return FitState(
             weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
             y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,

@@ -30,16 +30,19 @@ def _problem(n=40, d=4, m=64, k=1, weighted=False, seed=0):
     return X_tilde, W, signs, row_weights
 
 
+# m > n runs the products through the transposed (CSC) pattern, m < n through CSR rows.
 CASES = [
     {"k": 1, "weighted": False, "threshold": 0.0},
     {"k": 1, "weighted": True, "threshold": 1.0},
     {"k": 3, "weighted": True, "threshold": 0.6},
+    {"k": 2, "weighted": True, "threshold": 0.3, "n": 90, "m": 24},
 ]
 
 
 def _pair(case):
     threshold = case["threshold"]
-    X_tilde, W, signs, rw = _problem(k=case["k"], weighted=case["weighted"])
+    X_tilde, W, signs, rw = _problem(n=case.get("n", 40), m=case.get("m", 64), k=case["k"],
+                                     weighted=case["weighted"])
     dense = TwoLayerReLU(signs, threshold=threshold).jacobian(W, X_tilde, row_weights=rw)
     sparse = SparseTwoLayerReLU(signs, threshold).jacobian(W, X_tilde, row_weights=rw)
     return dense, sparse
@@ -103,11 +106,12 @@ def test_shifted_relu_jacobian_matches_finite_differences(k):
         assert_allclose(J.matvec(V.ravel()), fd.T.ravel(), rtol=1e-6, atol=1e-8)
 
 
-def test_shifted_predict_matches_definition_and_sparse_outputs():
-    X_tilde, W, signs, _ = _problem(n=30, d=3, m=50, k=2)
+@pytest.mark.parametrize("n, m", [(30, 50), (50, 30)])
+def test_shifted_predict_matches_definition_and_sparse_outputs(n, m):
+    X_tilde, W, signs, _ = _problem(n=n, d=3, m=m, k=2)
     beta = 0.7
     norms = np.linalg.norm(X_tilde, axis=1)
-    expected = np.maximum(X_tilde @ W.T - beta * norms[:, None], 0) @ signs / np.sqrt(50)
+    expected = np.maximum(X_tilde @ W.T - beta * norms[:, None], 0) @ signs / np.sqrt(m)
     assert_allclose(TwoLayerReLU(signs, threshold=beta).predict(W, X_tilde), expected,
                     rtol=1e-13, atol=1e-14)
     assert_allclose(SparseTwoLayerReLU(signs, beta).predict(W, X_tilde), expected,

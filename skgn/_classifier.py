@@ -90,6 +90,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Precision of the ``n x m`` products; ``'auto'`` means float32 from ``2**20``
         (row, neuron) pairs, rows counted once per output column (fitted value in
         ``dtype_``).
+    block_size : 'auto' or int, default='auto'
+        Rows per block of the ``n x m`` work in ``fit`` (see
+        :class:`SketchedGNRegressor`).
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps.
     tol : float, default=3e-3
@@ -113,7 +116,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     n_iter_no_change : int, default=10
         Early-stopping patience.
     n_jobs : int, default=None
-        Parallel jobs for sketch blocks.
+        Parallel jobs for sketch blocks and row blocks.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization, sketches, landmarks and splits.
     verbose : int, default=0
@@ -180,6 +183,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         sketch_size=3.0,
         n_landmarks="auto",
         dtype="auto",
+        block_size="auto",
         max_iter=100,
         tol=3e-3,
         init="symmetric",
@@ -210,6 +214,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         self.sketch_size = sketch_size
         self.n_landmarks = n_landmarks
         self.dtype = dtype
+        self.block_size = block_size
         self.max_iter = max_iter
         self.tol = tol
         self.init = init

@@ -31,7 +31,8 @@ def available_memory():
         return 8 * 2**30
 
 
-def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500):
+def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500,
+               block_rows=None):
     """Estimate the flops and bytes of one Gauss-Newton step on each solver path.
 
     ``N = n_rows`` (samples times outputs), ``m = n_neurons``, ``d = n_inputs``,
@@ -50,8 +51,9 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
       and about 20 LSQR iterations, ``2 s N^2 + N^3 / 3 + 20 (4 N P)`` flops,
       ``8 (min(s, P) + N) N`` bytes.
 
-    Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes). The bytes
-    are :func:`peak_bytes`, the same model that refuses an explicit path.
+    Every path also holds the ``N x m`` activation pattern (``8 N m`` bytes, or its bits
+    and one row block with ``block_rows``). The bytes are :func:`peak_bytes`, the same
+    model that refuses an explicit path.
 
     Parameters
     ----------
@@ -61,6 +63,8 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
         ``s / N``.
     n_landmarks : int, default=500
         Nystrom landmarks.
+    block_rows : int, default=None
+        Rows per block of a bit-packed pattern; ``None`` for a float pattern.
 
     Returns
     -------
@@ -78,7 +82,8 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500)
         ("lsqr", "sketch"): fit["sketch"] + _ITERS_SKETCH * jac,
     }
     sizes = (n_rows, n_neurons, n_inputs, sketch_size, n_landmarks)
-    return {path: (f, peak_bytes(*path, *sizes)) for path, f in flops.items()}
+    return {path: (f, peak_bytes(*path, *sizes, block_rows=block_rows))
+            for path, f in flops.items()}
 
 
 def _iteration_flops(N, P, penalty=_JAC_PRODUCT_PENALTY):
@@ -179,7 +184,7 @@ def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
 
 
 def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
-                   n_landmarks, memory=None):
+                   n_landmarks, memory=None, block_rows=None):
     """Resolve ``'auto'`` with the cost model: the cheapest path whose memory fits.
 
     A path is ``(solver, preconditioner)``; the preconditioner's cost does not depend on
@@ -200,6 +205,8 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
         Nystrom landmarks.
     memory : float, default=None
         Budget in bytes; ``None`` means :func:`available_memory`.
+    block_rows : int, default=None
+        Rows per block of a bit-packed pattern; ``None`` for a float pattern.
 
     Returns
     -------
@@ -211,7 +218,7 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
     if solver != "auto" and preconditioner != "auto":
         return solver, preconditioner
     costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
-                       n_landmarks=n_landmarks)
+                       n_landmarks=n_landmarks, block_rows=block_rows)
     if solver != "auto" or preconditioner != "auto":
         costs = {k: v for k, v in costs.items() if k[0] not in ("cholesky", "normal")}
     budget = available_memory() if memory is None else memory
@@ -225,10 +232,11 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
 
 
 def peak_bytes(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
-               n_landmarks):
+               n_landmarks, block_rows=None):
     """Peak memory in bytes of one Gauss-Newton step on a resolved path.
 
-    The activation pattern (``8 N m``) plus: the Gram and its factor (``16 N^2``) for
+    The activation pattern (``8 N m``, or with ``block_rows`` its bits and one unpacked
+    block, ``N m / 8 + 9 block_rows m``) plus: the Gram and its factor (``16 N^2``) for
     ``'cholesky'``; ``N x n_landmarks`` columns and their factor for ``'nystrom'``; the
     stacked ``[S J^T; sqrt(lam) I]`` and its ``N x N`` factor (``8 (min(s, P) + N) N``;
     ``S J^T`` is ``J^T`` itself when the sketch would not compress) for ``'sketch'``;
@@ -244,6 +252,8 @@ def peak_bytes(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
         ``s / N``.
     n_landmarks : int
         Nystrom landmarks.
+    block_rows : int, default=None
+        Rows per block of a bit-packed pattern; ``None`` for a float pattern.
 
     Returns
     -------
@@ -252,7 +262,7 @@ def peak_bytes(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
     """
     N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
     P, s = m * d, sketch_size * N
-    pattern = 8 * N * m
+    pattern = 8 * N * m if block_rows is None else N * m / 8 + 9 * block_rows * m
     if solver == "cholesky":
         return pattern + 16 * N**2
     if solver == "normal":
@@ -265,7 +275,7 @@ def peak_bytes(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
 
 
 def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
-                 n_landmarks, memory=None):
+                 n_landmarks, memory=None, block_rows=None):
     """Refuse, before allocating, a path whose peak memory exceeds the budget.
 
     Parameters
@@ -274,6 +284,8 @@ def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_siz
         As in :func:`peak_bytes`.
     memory : float, default=None
         Budget in bytes; ``None`` means :func:`available_memory`.
+    block_rows : int, default=None
+        Rows per block of a bit-packed pattern; ``None`` for a float pattern.
 
     Raises
     ------
@@ -282,13 +294,14 @@ def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_siz
     """
     budget = available_memory() if memory is None else memory
     sizes = (n_rows, n_neurons, n_inputs, sketch_size, n_landmarks)
-    need = peak_bytes(solver, preconditioner, *sizes)
+    need = peak_bytes(solver, preconditioner, *sizes, block_rows=block_rows)
     if need <= budget:
         return
     fits = [path for path in (("cg", "nystrom"), ("cg", "jacobi"), ("cg", "none"))
-            if peak_bytes(*path, *sizes) <= budget]
+            if peak_bytes(*path, *sizes, block_rows=block_rows) <= budget]
     advice = (f"solver={fits[0][0]!r} with preconditioner={fits[0][1]!r} needs "
-              f"{peak_bytes(*fits[0], *sizes) / 2**30:.2f} GiB" if fits
+              f"{peak_bytes(*fits[0], *sizes, block_rows=block_rows) / 2**30:.2f} GiB"
+              if fits
               else "no solver path fits; use fewer rows or neurons")
     raise ValueError(
         f"solver={solver!r} with preconditioner={preconditioner!r} needs about "

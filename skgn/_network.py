@@ -17,6 +17,17 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ._operators import JacobianOperator
+from ._parallel import block_map
+
+# Below this many (row, neuron) pairs a product's row blocks run in the calling thread
+# whatever n_jobs: starting joblib's threads costs about 12 ms per call on 2 cores, more
+# than such a product takes (a fit at n = 2,100, m = 256 went from 0.31 s to 4.3 s).
+_PARALLEL_PAIRS = 2**22
+
+
+def _row_jobs(n_jobs, n_rows, n_neurons):
+    """``n_jobs`` for row blocks over ``n_rows x n_neurons`` pairs (``None`` when small)."""
+    return n_jobs if n_rows * n_neurons >= _PARALLEL_PAIRS else None
 
 
 def add_bias_feature(X, fit_intercept, bias=1.0):
@@ -136,6 +147,14 @@ class TwoLayerReLU(Network):
         plain ReLU. The shift scales with ``||x~||`` so that the network stays positively
         homogeneous (the input scale keeps its meaning) and every sample fires the same
         fraction of neurons, as for the unit-norm inputs of the sparse-training papers.
+    block_rows : int, default=None
+        Rows per block of the ``n x m`` products: with fewer rows than the inputs, the
+        outputs are computed block by block and the Jacobian is a
+        :class:`BlockedReLUJacobian` (bit-packed pattern); ``None`` computes on all rows
+        at once with a float pattern (:class:`ReLUJacobian`).
+    n_jobs : int, default=None
+        Threads for the row blocks (joblib) from ``2**22`` (row, neuron) pairs; results do
+        not depend on it.
 
     Notes
     -----
@@ -143,10 +162,14 @@ class TwoLayerReLU(Network):
     the bias column already appended) are passed to every method.
     """
 
-    def __init__(self, signs, dtype=np.float64, threshold=0.0):
+    def __init__(self, signs, dtype=np.float64, threshold=0.0, block_rows=None, n_jobs=None):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.dtype = np.dtype(dtype)
         self.threshold = float(threshold)
+        self.block_rows, self.n_jobs = block_rows, n_jobs
+
+    def _blocked(self, n_samples):
+        return self.block_rows is not None and self.block_rows < n_samples
 
     @property
     def n_neurons(self):
@@ -217,15 +240,32 @@ class TwoLayerReLU(Network):
         """
         dtype = self.dtype
         X_tilde = np.asarray(X_tilde, dtype=dtype)
-        Z = X_tilde @ np.asarray(W, dtype=dtype).T
-        if self.threshold:
-            Z -= thresholds(X_tilde, self.threshold)[:, None]
-        np.maximum(Z, 0.0, out=Z)
-        out = Z @ np.asarray(self.signs, dtype=dtype)
+        W, signs = np.asarray(W, dtype=dtype), np.asarray(self.signs, dtype=dtype)
+
+        def rows_out(rows):
+            Z = X_tilde[rows] @ W.T
+            if self.threshold:
+                Z -= thresholds(X_tilde[rows], self.threshold)[:, None]
+            np.maximum(Z, 0.0, out=Z)
+            return Z @ signs
+
+        if self._blocked(X_tilde.shape[0]):
+            n_jobs = _row_jobs(self.n_jobs, X_tilde.shape[0], self.n_neurons)
+            out = np.concatenate(block_map(rows_out, X_tilde.shape[0], self.block_rows, n_jobs))
+        else:
+            out = rows_out(slice(None))
         return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
 
     def jacobian(self, W, X_tilde, row_weights=None):
-        """The Jacobian at ``W`` (see :meth:`Network.jacobian`): a :class:`ReLUJacobian`."""
+        """The Jacobian at ``W`` (see :meth:`Network.jacobian`).
+
+        A :class:`BlockedReLUJacobian` when ``block_rows`` is below the number of rows,
+        else a :class:`ReLUJacobian`.
+        """
+        if self._blocked(X_tilde.shape[0]):
+            return BlockedReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
+                                       dtype=self.dtype, threshold=self.threshold,
+                                       block_rows=self.block_rows, n_jobs=self.n_jobs)
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
                             dtype=self.dtype, threshold=self.threshold)
 
@@ -431,3 +471,202 @@ class ReLUJacobian(JacobianOperator):
             per_sample *= np.asarray(self.row_weights, dtype=np.float64) ** 2
         return np.tile(per_sample, self.n_outputs)
 
+
+
+class BlockedReLUJacobian(JacobianOperator):
+    r"""The Jacobian of :class:`ReLUJacobian`, by row blocks over a bit-packed pattern.
+
+    The same forward and adjoint maps as :class:`ReLUJacobian` (see there), for inputs
+    whose ``n x m`` activation pattern should not be held as a float array (``4 n m``
+    bytes in float32, 16 GiB at ``n = 10**6``, ``m = 2048``). The pattern is stored as
+    bits, ``n m / 8`` bytes, and every product runs over blocks of ``block_rows`` rows:
+    each block unpacks its rows of ``D``, applies them with the same GEMMs, and writes
+    its rows of ``J v`` or adds its part of ``J^T z = sum_b J_b^T z_b`` (in block order,
+    so the result does not depend on ``n_jobs``). The flops are those of the dense
+    operator; the extra work is one unpacking of the block's bits per product, and the
+    memory is the bits plus one ``block_rows x m`` block per job.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_neurons, n_inputs)
+        Hidden weights at the linearization point.
+    X_tilde : ndarray of shape (n_samples, n_inputs)
+        Inputs with the bias column appended.
+    signs : ndarray of shape (n_neurons, n_outputs)
+        Fixed output signs.
+    row_weights : ndarray of shape (n_samples,), default=None
+        Row scaling ``s`` (square roots of sample weights); ``None`` means ones.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Precision of the products with the pattern.
+    threshold : float, default=0.0
+        Shift ``beta`` of the activation.
+    block_rows : int, default=8192
+        Rows per block.
+    n_jobs : int, default=None
+        Blocks run in parallel threads through joblib from ``2**22`` (row, neuron)
+        pairs (below, starting the threads costs more than the product); results do not
+        depend on it.
+    """
+
+    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "kron_factors"})
+
+    def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0,
+                 block_rows=8192, n_jobs=None):
+        n, d = X_tilde.shape
+        m, k = signs.shape
+        self.compute_dtype = dtype = np.dtype(dtype)
+        self.X_tilde = np.asarray(X_tilde, dtype=dtype)
+        self.signs = np.asarray(signs, dtype=dtype)
+        self.row_weights = None if row_weights is None else np.asarray(row_weights, np.float64)
+        self._row_weights_c = (None if row_weights is None
+                               else self.row_weights.astype(dtype, copy=False))
+        self.n_samples, self.n_inputs = n, d
+        self.n_neurons, self.n_outputs = m, k
+        self.block_rows, self.n_jobs = max(1, int(block_rows)), n_jobs
+        W_c = np.asarray(W, dtype=dtype)
+        shift = thresholds(self.X_tilde, threshold) if threshold else None
+
+        def pack(rows):
+            # The bits of 1[x~_i . w_r > beta ||x~_i||] for the block's rows.
+            Z = self.X_tilde[rows] @ W_c.T
+            if shift is not None:
+                Z -= shift[rows, None]
+            return np.packbits(Z > 0, axis=1)
+
+        self.bits = np.concatenate(self._map(pack))
+        self._gram = None
+        super().__init__(shape=(k * n, m * d))
+
+    def _map(self, func):
+        n_jobs = _row_jobs(self.n_jobs, self.n_samples, self.n_neurons)
+        return block_map(func, self.n_samples, self.block_rows, n_jobs)
+
+    def _pattern01(self, rows, dtype):
+        """Rows ``rows`` of the 0/1 pattern, unpacked to ``dtype``."""
+        return np.unpackbits(self.bits[rows], axis=1, count=self.n_neurons).astype(dtype)
+
+    def _pattern(self, rows):
+        """Rows of ``D = pattern / sqrt(m)`` in the compute precision."""
+        D = self._pattern01(rows, self.compute_dtype)
+        D *= self.compute_dtype.type(1.0 / np.sqrt(self.n_neurons))
+        return D
+
+    def _matmat(self, V):
+        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
+        p = V.shape[1]
+        Vs = np.asarray(V, dtype=self.compute_dtype).reshape(m, d, p).transpose(0, 2, 1)
+        signed = [(self.signs[:, j, None, None] * Vs).reshape(m, p * d) for j in range(k)]
+
+        def block(rows):
+            D, X = self._pattern(rows), self.X_tilde[rows]
+            out = np.empty((k, X.shape[0], p), dtype=self.compute_dtype)
+            for j in range(k):
+                # out[j, i, q] = sum_c X~[i, c] (D (A[:, j] o V_q))[i, c]
+                G = D @ signed[j]
+                out[j] = np.einsum("iqc,ic->iq", G.reshape(X.shape[0], p, d), X)
+            if self._row_weights_c is not None:
+                out *= self._row_weights_c[rows][None, :, None]
+            return out
+
+        out = np.concatenate(self._map(block), axis=1)
+        return np.asarray(out.reshape(k * n, p), dtype=np.float64)
+
+    def _rmatmat(self, Z):
+        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
+        p = Z.shape[1]
+        Z = np.asarray(Z, dtype=self.compute_dtype).reshape(k, n, p)
+        if self._row_weights_c is not None:
+            Z = Z * self._row_weights_c[None, :, None]
+
+        def block(rows):
+            D, X = self._pattern(rows), self.X_tilde[rows]
+            part = np.zeros((m, d, p), dtype=self.compute_dtype)
+            for j in range(k):
+                # D_b^T (Z[j, b, q] X~[b, c]) summed over the block's samples.
+                B = Z[j, rows][:, :, None] * X[:, None, :]
+                M = (D.T @ B.reshape(X.shape[0], p * d)).reshape(m, p, d)
+                part += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
+            return part
+
+        out = np.zeros((m, d, p), dtype=self.compute_dtype)
+        for part in self._map(block):
+            out += part
+        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
+
+    def _inner_products(self, rows, samples):
+        """``s s^T o (X~[rows] X~[samples]^T)`` in float64."""
+        X = np.asarray(self.X_tilde, dtype=np.float64)
+        XX = X[rows] @ X[samples].T
+        if self.row_weights is not None:
+            XX *= np.outer(self.row_weights[rows], self.row_weights[samples])
+        return XX
+
+    def _gram_columns(self, columns):
+        """Columns ``K[:, columns]`` from exact float32 co-firing counts, by row blocks.
+
+        As :meth:`ReLUJacobian._gram_columns_counts`: ``c`` columns cost
+        ``2 c k n (m + d~)`` flops; the memory is the ``k n x c`` result plus one block.
+        """
+        n, m, k = self.n_samples, self.n_neurons, self.n_outputs
+        outputs, samples = np.divmod(np.asarray(columns), n)
+        signs = self.signs.astype(np.float32)
+        # E[:, c] = A[:, j_c] o D01[i_c]: the signed pattern of each requested column.
+        E = self._pattern01(samples, np.float32) * signs.T[outputs]
+
+        C = np.empty((k * n, len(samples)))
+
+        def block(rows):
+            # Each block writes its own rows of C: no second copy of the k n x c result.
+            D, XX = self._pattern01(rows, np.float32), self._inner_products(rows, samples)
+            for j in range(k):
+                counts = (D * signs[:, j]) @ E.T
+                C[j * n + rows.start : j * n + rows.stop] = XX * (counts.astype(np.float64) / m)
+
+        self._map(block)
+        return C
+
+    def gram(self):
+        """The Gram matrix ``J J^T`` (cached), as :meth:`ReLUJacobian.gram`.
+
+        It is ``k n x k n``: only small ``n`` take this path, so it is formed from the
+        Gram columns of every row.
+
+        Returns
+        -------
+        K : ndarray of shape (n_outputs * n_samples, n_outputs * n_samples)
+        """
+        if self._gram is None:
+            self._gram = self._gram_columns(np.arange(self.shape[0]))
+        return self._gram
+
+    def squared_row_norms(self):
+        """Diagonal of ``J J^T``: ``s_i^2 ||x~_i||^2 (fired neurons of i) / m``.
+
+        Returns
+        -------
+        diag : ndarray of shape (n_outputs * n_samples,)
+        """
+        X = np.asarray(self.X_tilde, dtype=np.float64)
+        counts = np.concatenate(self._map(
+            lambda rows: np.count_nonzero(self._pattern01(rows, np.uint8), axis=1)))
+        per_sample = np.einsum("ic,ic->i", X, X) * (counts / self.n_neurons)
+        if self.row_weights is not None:
+            per_sample *= self.row_weights**2
+        return np.tile(per_sample, self.n_outputs)
+
+    def kron_factors(self):
+        """``U`` (k n x m) and ``V`` (k n x d~) as :meth:`ReLUJacobian.kron_factors`.
+
+        ``U`` is dense, ``n m`` floats per output: the sketching paths that ask for it
+        are chosen only where that fits.
+
+        Returns
+        -------
+        U : ndarray of shape (n_outputs * n_samples, n_neurons)
+        V : ndarray of shape (n_outputs * n_samples, n_inputs)
+        """
+        D = self._pattern(slice(None))
+        if self._row_weights_c is not None:
+            D *= self._row_weights_c[:, None]
+        U = np.vstack([D * self.signs[:, j] for j in range(self.n_outputs)])
+        return U, np.tile(self.X_tilde, (self.n_outputs, 1))

@@ -14,10 +14,13 @@ from math import ceil
 import numpy as np
 from scipy import linalg
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_batches
 
 from ._operators import as_jacobian
 from ._sketching import SKETCHES
+
+# Rows per block when the Nystrom factor is formed in place.
+_ROWS_PER_BLOCK = 8192
 
 
 class Preconditioner:
@@ -300,8 +303,15 @@ class NystromPreconditioner(Preconditioner):
         C = J.gram_columns(self.landmarks_)
         evals, evecs = linalg.eigh(C[self.landmarks_])
         keep = evals > evals.max() * k * np.finfo(np.float64).eps
-        # B = C W^{-1/2} on the numerically nonzero eigenspace of W.
-        B = C @ (evecs[:, keep] / np.sqrt(evals[keep]))
+        # B = C W^{-1/2} on the numerically nonzero eigenspace of W, by row blocks into
+        # C's own memory when W has full rank (one n x k array at large n, not two).
+        root_inv = evecs[:, keep] / np.sqrt(evals[keep])
+        if keep.all():
+            for rows in gen_batches(n, _ROWS_PER_BLOCK):
+                C[rows] = C[rows] @ root_inv
+            B = C
+        else:
+            B = C @ root_inv
         squared, V = linalg.eigh(B.T @ B, check_finite=False)
         squared = np.maximum(squared, 0.0)
         root, root_shifted = np.sqrt(lam), np.sqrt(squared + lam)

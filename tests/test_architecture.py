@@ -14,7 +14,7 @@ ALLOWED = {
     "_sketching": {"_parallel", "_validation"},
     "_preconditioners": {"_operators", "_sketching"},
     "_solvers": {"_operators", "_preconditioners"},
-    "_network": {"_operators"},
+    "_network": {"_operators", "_parallel"},
     "_sparse": {"_network", "_operators"},
     "_deep": {"_network", "_operators"},
     "_losses": set(),

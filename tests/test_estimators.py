@@ -400,3 +400,29 @@ def test_auto_paths_are_priced_at_the_default_landmark_count(monkeypatch):
     assert priced == [500] and model.n_landmarks_ != 500
     SketchedGNRegressor(n_neurons=32, n_landmarks=40, max_iter=1, random_state=0).fit(X, y)
     assert priced == [500, 40]
+
+
+@pytest.mark.parametrize("path", [
+    {"solver": "cholesky"},
+    pytest.param({"solver": "cg", "preconditioner": "sketch"}, marks=pytest.mark.slow),
+    # All rows as landmarks: an exact preconditioner, so CG converges in a few steps.
+    pytest.param({"solver": "cg", "preconditioner": "nystrom", "n_landmarks": 1400},
+                 marks=pytest.mark.slow),
+])
+def test_predictions_do_not_depend_on_block_size_or_n_jobs(path, monkeypatch):
+    import skgn._network
+
+    # Row blocks run in threads whatever their size, to test the parallel products.
+    monkeypatch.setattr(skgn._network, "_PARALLEL_PAIRS", 0)
+    X, y = make_friedman1(1400, noise=1.0, random_state=0)
+    X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+    predictions = {}
+    for block_size in (1400, 1400 // 7, 1000):
+        for n_jobs in (1, 2):
+            model = SketchedGNRegressor(256, alpha=1.0, input_scale=1.0, dtype=np.float64,
+                                        block_size=block_size, n_jobs=n_jobs,
+                                        random_state=0, **path).fit(X, y)
+            predictions[block_size, n_jobs] = model.predict(X)
+    reference = predictions[1400, 1]
+    for key, pred in predictions.items():
+        assert np.linalg.norm(pred - reference) <= 1e-10 * np.linalg.norm(reference), key

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skgn._network import TwoLayerReLU, add_bias_feature
+from skgn._network import BlockedReLUJacobian, TwoLayerReLU, add_bias_feature
 
 
 def _problem(n=7, d=3, m=10, k=1, weighted=False, seed=0):
@@ -159,3 +159,80 @@ def test_float32_predict_agrees_with_float64():
     out64 = TwoLayerReLU(signs).predict(W, X_tilde)
     assert out32.dtype == np.float64
     assert_allclose(out32, out64, rtol=1e-5, atol=1e-6)
+
+
+# Row blocks of 4 over 11 rows: three blocks, the last one short.
+BLOCKED = [
+    {"k": 1, "weighted": False, "threshold": 0.0, "n_jobs": None},
+    {"k": 3, "weighted": True, "threshold": 0.0, "n_jobs": 2},
+    {"k": 2, "weighted": True, "threshold": 0.4, "n_jobs": None},
+]
+
+
+def _dense_shifted_jacobian(X_tilde, W, signs, row_weights, threshold):
+    """As :func:`_dense_jacobian`, with the pattern ``1[w_r . x~_i > beta ||x~_i||]``."""
+    norms = np.linalg.norm(X_tilde, axis=1)
+    fired = (X_tilde @ W.T - threshold * norms[:, None]) > 0
+    n, d = X_tilde.shape
+    m, k = signs.shape
+    s = np.ones(n) if row_weights is None else row_weights
+    J = np.zeros((k * n, m * d))
+    for j in range(k):
+        for i, r in zip(*np.nonzero(fired)):
+            J[j * n + i, r * d : (r + 1) * d] = s[i] * signs[r, j] * X_tilde[i] / np.sqrt(m)
+    return J
+
+
+@pytest.mark.parametrize("case", BLOCKED)
+def test_blocked_jacobian_matches_dense_matrix(case):
+    X_tilde, W, signs, rw = _problem(n=11, d=3, m=21, k=case["k"], weighted=case["weighted"])
+    net = TwoLayerReLU(signs, threshold=case["threshold"], block_rows=4, n_jobs=case["n_jobs"])
+    J = net.jacobian(W, X_tilde, row_weights=rw)
+    assert isinstance(J, BlockedReLUJacobian)
+    assert J.bits.nbytes == 11 * 3  # 21 bits per row in 3 bytes
+    J_dense = _dense_shifted_jacobian(X_tilde, W, signs, rw, case["threshold"])
+    rng = np.random.default_rng(5)
+    V = rng.standard_normal((J.shape[1], 3))
+    Z = rng.standard_normal((J.shape[0], 2))
+    assert_allclose(J.matmat(V), J_dense @ V, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.rmatmat(Z), J_dense.T @ Z, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.matvec(V[:, 0]), J_dense @ V[:, 0], rtol=1e-12, atol=1e-14)
+    K = J_dense @ J_dense.T
+    assert_allclose(J.gram(), K, rtol=1e-12, atol=1e-14)
+    assert_allclose(J.gram_columns([0, 6, J.shape[0] - 1]), K[:, [0, 6, J.shape[0] - 1]],
+                    rtol=1e-12, atol=1e-14)
+    assert_allclose(J.squared_row_norms(), np.diag(K), rtol=1e-12)
+    U, V_ = J.kron_factors()
+    assert_allclose(np.einsum("qa,qb->qab", U, V_).reshape(J.shape), J_dense, atol=1e-15)
+    # Dot test.
+    v, z = V[:, 0], Z[:, 0]
+    lhs, rhs = z @ J.matvec(v), J.rmatvec(z) @ v
+    assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.4])
+def test_blocked_network_matches_finite_differences_and_unblocked_outputs(threshold):
+    X_tilde, W, signs, _ = _problem(n=20, d=4, m=40, k=2, seed=3)
+    net = TwoLayerReLU(signs, threshold=threshold, block_rows=6)
+    whole = TwoLayerReLU(signs, threshold=threshold)
+    assert_allclose(net.predict(W, X_tilde), whole.predict(W, X_tilde), rtol=1e-14)
+    J = net.jacobian(W, X_tilde)
+    rng = np.random.default_rng(4)
+    h = 1e-6
+    for _ in range(3):
+        V = rng.standard_normal(W.shape)
+        fd = (net.predict(W + h * V, X_tilde) - net.predict(W - h * V, X_tilde)) / (2 * h)
+        assert_allclose(J.matvec(V.ravel()), fd.T.ravel(), rtol=1e-6, atol=1e-8)
+
+
+def test_blocked_float32_products_match_unblocked_float32():
+    X_tilde, W, signs, rw = _problem(n=50, d=5, m=64, k=2, weighted=True)
+    blocked = TwoLayerReLU(signs, np.float32, block_rows=7).jacobian(W, X_tilde, rw)
+    whole = TwoLayerReLU(signs, np.float32).jacobian(W, X_tilde, rw)
+    rng = np.random.default_rng(6)
+    v, z = rng.standard_normal(blocked.shape[1]), rng.standard_normal(blocked.shape[0])
+    assert blocked.matvec(v).dtype == np.float64
+    assert_allclose(blocked.matvec(v), whole.matvec(v), rtol=1e-6, atol=1e-6)
+    assert_allclose(blocked.rmatvec(z), whole.rmatvec(z), rtol=1e-5, atol=1e-5)
+    # Co-firing counts are exact in float32: the Gram columns are double precision.
+    assert_allclose(blocked.gram_columns([3, 60]), whole.gram()[:, [3, 60]], rtol=1e-12)

@@ -2,11 +2,12 @@
 
 Usage::
 
-    python benchmarks/bench_scale.py            # n in 10^4, 10^5 (d = 20, m = 2048)
-                                                # and n = 200,000 (d = 5, m = 64)
-    python benchmarks/bench_scale.py --include-million
+    python benchmarks/bench_scale.py                 # n in 10^4, 10^5, 10^6 (d = 20,
+                                                     # m = 2048) and n = 200,000
+                                                     # (d = 5, m = 64)
+    python benchmarks/bench_scale.py --skip-million  # without n = 10^6
 
-Its own command, not part of ``run.py`` (about 10 minutes on 2 cores). Each
+Its own command, not part of ``run.py`` (RESULTS.md states its duration). Each
 configuration runs in a fresh process (``--one``) so that its peak resident memory
 (``ru_maxrss``) is its own. Targets: a random teacher network (``datasets.teacher``),
 80/20 split, features standardized, targets standardized. A configuration whose
@@ -27,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).parent
-CONFIGS = [(10_000, 20, 2048), (100_000, 20, 2048), (200_000, 5, 64)]
 MILLION = (1_000_000, 20, 2048)
+CONFIGS = [(10_000, 20, 2048), (100_000, 20, 2048), (200_000, 5, 64), MILLION]
 SECTION = "## Large n (`python benchmarks/bench_scale.py`, its own command)"
 
 
@@ -66,48 +67,79 @@ def one(n, d, m, model_name):
 def estimate(n, d, m):
     """Peak bytes of the path 'auto' would take, and whether any path fits."""
     from skgn._cost_model import available_memory, path_costs
+    from skgn._estimators import _resolve_block_size
 
-    costs = path_costs(n, m, d + 1)
+    # float32, as dtype='auto' takes at these sizes; the row blocks block_size='auto' takes.
+    block_rows = _resolve_block_size("auto", n, m, np.float32)
+    costs = path_costs(n, m, d + 1, block_rows=block_rows)
     best = min(b for _, b in costs.values())
     return best, best <= available_memory()
 
 
+def targets(found):
+    """Markdown lines checking the large-n targets against the measured rows."""
+    ns = [n for n, d, m in CONFIGS if d == 20 and (n, d, m, "skgn") in found]
+    lines = ["| target | value | met |", "|---|---|---|"]
+    if len(ns) >= 2:
+        steps = [found[n, 20, 2048, "skgn"]["step"] for n in ns]
+        slope = float(np.polyfit(np.log(ns), np.log(steps), 1)[0])
+        lines.append(f"| per-step time exponent in n (n = {', '.join(map(str, ns))}) <= 1.1 | "
+                     f"{slope:.2f} | {'met' if slope <= 1.1 else 'MISSED'} |")
+    big, ref = found.get((*MILLION, "skgn")), found.get((100_000, 20, 2048, "skgn"))
+    if big is not None:
+        lines.append(f"| n = 10^6: fit time <= 30 min | {big['fit'] / 60:.1f} min | "
+                     f"{'met' if big['fit'] <= 1800 else 'MISSED'} |")
+        lines.append(f"| n = 10^6: peak RSS <= 8 GiB | {big['rss_gib']:.2f} GiB | "
+                     f"{'met' if big['rss_gib'] <= 8 else 'MISSED'} |")
+        if ref is not None:
+            gap = big["r2"] - ref["r2"]
+            lines.append(f"| n = 10^6: test R^2 >= (n = 10^5 value) - 0.005 | {gap:+.4f} | "
+                         f"{'met' if gap >= -0.005 else 'MISSED'} |")
+    small = found.get((200_000, 5, 64, "skgn"))
+    if small is not None:
+        lines.append(f"| n = 200,000, d = 5, m = 64: fit time <= 2 min | {small['fit']:.1f} s | "
+                     f"{'met' if small['fit'] <= 120 else 'MISSED'} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--include-million", action="store_true")
+    parser.add_argument("--skip-million", action="store_true")
     parser.add_argument("--one", nargs=4, metavar=("N", "D", "M", "MODEL"))
     args = parser.parse_args(argv)
     if args.one:
         n, d, m, name = args.one
         print(json.dumps(one(int(n), int(d), int(m), name)))
         return 0
-    configs = CONFIGS + [MILLION]
-    rows = []
-    for n, d, m in configs:
+    start = time.perf_counter()
+    rows, found = [], {}
+    for n, d, m in CONFIGS:
+        if (n, d, m) == MILLION and args.skip_million:
+            continue
         need, fits = estimate(n, d, m)
-        if (n, d, m) == MILLION and not (args.include_million and fits):
+        if not fits:
             rows.append(f"| {n} | {d} | {m} | skgn (defaults) | | | | | | | skipped: the "
-                        f"cheapest path needs about {need / 2**30:.0f} GiB (the dense "
-                        "n x m activation pattern); the compact pattern is not built yet |")
+                        f"cheapest path needs about {need / 2**30:.0f} GiB |")
             print(rows[-1], flush=True)
             continue
         for name in ("skgn", "mlp"):
             cmd = [sys.executable, __file__, "--one", str(n), str(d), str(m), name]
             result = json.loads(subprocess.run(cmd, capture_output=True, text=True,
                                                check=True, cwd=HERE).stdout.splitlines()[-1])
+            found[n, d, m, name] = result
             label = "skgn (defaults)" if name == "skgn" else "MLP adam (defaults)"
             rows.append(
                 f"| {n} | {d} | {m} | {label} | {result['fit']:.1f} | "
                 f"{result.get('step', float('nan')):.2f} | {result.get('steps', '')} | "
                 f"{result.get('path', '')} | {result['rss_gib']:.2f} | {result['r2']:.4f} | |")
             print(rows[-1], flush=True)
-    command = "python benchmarks/bench_scale.py" + (" --include-million"
-                                                    if args.include_million else "")
+    command = "python benchmarks/bench_scale.py" + (" --skip-million"
+                                                    if args.skip_million else "")
     text = "\n".join([
-        f"Command: `{command}`", "",
+        f"Command: `{command}` ({time.perf_counter() - start:.0f} s)", "",
         "| n | d | m | method | fit s | median step s | steps | path | peak RSS GiB | "
         "test R^2 | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""])
+        "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *targets(found), ""])
     (HERE / "scale.md").write_text(text)
     results = HERE / "RESULTS.md"
     old = results.read_text() if results.exists() else ""

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from joblib import effective_n_jobs
 from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 
 def block_map(func, n_items, block_size, n_jobs=None, **arrays):
@@ -88,3 +88,17 @@ def blas_threads_for(n_rows, n_neurons):
     if n_rows * n_neurons < _SINGLE_THREAD_PAIRS:
         return threadpool_limits(limits=1, user_api="blas")
     return nullcontext()
+
+
+def blas_thread_count():
+    """Threads the loaded BLAS libraries would use (the largest count; 1 if none found).
+
+    Returns
+    -------
+    n_threads : int
+        From ``threadpoolctl.threadpool_info``, so it follows ``threadpool_limits`` and
+        the ``OPENBLAS_NUM_THREADS``-style environment variables.
+    """
+    counts = [info.get("num_threads", 1) for info in threadpool_info()
+              if info.get("user_api") == "blas"]
+    return max(counts, default=1)

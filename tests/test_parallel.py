@@ -59,3 +59,22 @@ def test_blas_thread_rules():
     with blas_threads_for(_SINGLE_THREAD_PAIRS // 1024, 1024):
         assert _blas_threads() == outside
     assert _blas_threads() == outside
+
+
+def test_blas_thread_count_follows_the_limits():
+    from skgn._parallel import blas_thread_count, single_blas_thread
+
+    assert blas_thread_count() == max(_blas_threads(), default=1)
+    with single_blas_thread():
+        assert blas_thread_count() == 1
+
+
+def test_row_blocks_take_the_blas_thread_count_when_n_jobs_is_none():
+    from skgn._network import _PARALLEL_PAIRS, _row_jobs
+    from skgn._parallel import blas_thread_count, single_blas_thread
+
+    assert _row_jobs(None, _PARALLEL_PAIRS // 64 - 1, 64) is None
+    assert _row_jobs(None, _PARALLEL_PAIRS // 64, 64) == blas_thread_count()
+    assert _row_jobs(3, _PARALLEL_PAIRS // 64, 64) == 3
+    with single_blas_thread():
+        assert _row_jobs(None, _PARALLEL_PAIRS // 64, 64) == 1

@@ -316,6 +316,17 @@ class ReLUJacobian(JacobianOperator):
     """
 
     def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0):
+        self._setup(X_tilde, signs, row_weights, dtype)
+        # D = 1[z > beta ||x~||] / sqrt(m), the scaled activation pattern.
+        Z = self.X_tilde @ np.asarray(W, dtype=self.compute_dtype).T
+        if threshold:
+            Z -= thresholds(self.X_tilde, threshold)[:, None]
+        self.pattern = (Z > 0).astype(self.compute_dtype)
+        del Z
+        self.pattern *= self.compute_dtype.type(1.0 / np.sqrt(self.n_neurons))
+
+    def _setup(self, X_tilde, signs, row_weights, dtype):
+        """Store the inputs, signs and row weights in the compute precision; set the shape."""
         n, d = X_tilde.shape
         m, k = signs.shape
         self.compute_dtype = dtype = np.dtype(dtype)
@@ -325,13 +336,6 @@ class ReLUJacobian(JacobianOperator):
         # The weights in the compute precision, for the products (float64 for the Gram).
         self._row_weights_c = (None if row_weights is None
                                else self.row_weights.astype(dtype, copy=False))
-        # D = 1[z > beta ||x~||] / sqrt(m), the scaled activation pattern.
-        Z = self.X_tilde @ np.asarray(W, dtype=dtype).T
-        if threshold:
-            Z -= thresholds(self.X_tilde, threshold)[:, None]
-        self.pattern = (Z > 0).astype(dtype)
-        del Z
-        self.pattern *= dtype.type(1.0 / np.sqrt(m))
         self.n_samples, self.n_inputs = n, d
         self.n_neurons, self.n_outputs = m, k
         self._gram = None
@@ -339,33 +343,70 @@ class ReLUJacobian(JacobianOperator):
 
     capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "kron_factors"})
 
+    def _map(self, func):
+        """``[func(rows)]`` over the row blocks (here one block, every row)."""
+        return [func(slice(None))]
+
+    def _pattern_rows(self, rows):
+        """Rows of the pattern for the products, and the factor to apply to their results.
+
+        Returns ``(D[rows], None)``: the stored pattern already carries ``1/sqrt(m)``.
+        """
+        return self.pattern[rows], None
+
+    def _pattern01(self, rows, dtype):
+        """Rows ``rows`` of the 0/1 pattern in ``dtype``."""
+        return (self.pattern[rows] > 0).astype(dtype)
+
     def _matmat(self, V):
         n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
         p = V.shape[1]
         # V[:, q] = vec(V_q); Vs[r, q, :] = V_q[r, :]
         Vs = np.asarray(V, dtype=self.compute_dtype).reshape(m, d, p).transpose(0, 2, 1)
-        out = np.empty((k, n, p), dtype=self.compute_dtype)
-        for j in range(k):
-            # G = D (A[:, j] o V_q) for all q at once: (n x m) @ (m x p d~)
-            G = self.pattern @ (self.signs[:, j, None, None] * Vs).reshape(m, p * d)
-            # out[j, i, q] = sum_c X~[i, c] G[i, q, c]
-            out[j] = np.einsum("iqc,ic->iq", G.reshape(n, p, d), self.X_tilde)
-        if self.row_weights is not None:
-            out *= self._row_weights_c[None, :, None]
+        signed = [(self.signs[:, j, None, None] * Vs).reshape(m, p * d) for j in range(k)]
+
+        def block(rows):
+            D, scale = self._pattern_rows(rows)
+            X = self.X_tilde[rows]
+            out = np.empty((k, X.shape[0], p), dtype=self.compute_dtype)
+            for j in range(k):
+                # G = D (A[:, j] o V_q) for all q at once: (b x m) @ (m x p d~)
+                G = D @ signed[j]
+                # out[j, i, q] = sum_c X~[i, c] G[i, q, c]
+                out[j] = np.einsum("iqc,ic->iq", G.reshape(X.shape[0], p, d), X)
+            if scale is not None:
+                out *= scale
+            if self._row_weights_c is not None:
+                out *= self._row_weights_c[rows][None, :, None]
+            return out
+
+        out = np.concatenate(self._map(block), axis=1)
         return np.asarray(out.reshape(k * n, p), dtype=np.float64)
 
     def _rmatmat(self, Z):
         n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
         p = Z.shape[1]
         Z = np.asarray(Z, dtype=self.compute_dtype).reshape(k, n, p)
-        if self.row_weights is not None:
+        if self._row_weights_c is not None:
             Z = Z * self._row_weights_c[None, :, None]
+
+        def block(rows):
+            D, scale = self._pattern_rows(rows)
+            X = self.X_tilde[rows]
+            part = np.zeros((m, d, p), dtype=self.compute_dtype)
+            for j in range(k):
+                # B[i, q, c] = Z[j, i, q] X~[i, c]; M = D^T B: (m x b) @ (b x p d~)
+                B = Z[j, rows][:, :, None] * X[:, None, :]
+                M = (D.T @ B.reshape(X.shape[0], p * d)).reshape(m, p, d)
+                part += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
+            if scale is not None:
+                part *= scale
+            return part
+
+        # J^T z = sum over blocks, added in block order.
         out = np.zeros((m, d, p), dtype=self.compute_dtype)
-        for j in range(k):
-            # B[i, q, c] = Z[j, i, q] X~[i, c]; M = D^T B: (m x n) @ (n x p d~)
-            B = Z[j][:, :, None] * self.X_tilde[:, None, :]
-            M = (self.pattern.T @ B.reshape(n, p * d)).reshape(m, p, d)
-            out += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
+        for part in self._map(block):
+            out += part
         return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
     def gram(self):
@@ -393,7 +434,7 @@ class ReLUJacobian(JacobianOperator):
             w = np.asarray(self.row_weights, dtype=np.float64)
             XX *= np.outer(w, w)
         exact_f32 = m < 2**24
-        D = (self.pattern > 0).astype(np.float32 if exact_f32 else np.float64)
+        D = self._pattern01(slice(None), np.float32 if exact_f32 else np.float64)
         K = np.empty((k * n, k * n))
         for j in range(k):
             for l in range(j, k):
@@ -410,7 +451,7 @@ class ReLUJacobian(JacobianOperator):
         """Return ``U`` (k n x m) and ``V`` (k n x d~) with row ``q`` of ``J`` = ``U[q] (x) V[q]``.
 
         ``U[j n + i] = s_i A[:, j] o D[i]`` and ``V[j n + i] = x~_i``. Sketches of ``J^T``
-        use them to avoid P-long vectors.
+        use them to avoid P-long vectors; ``U`` is dense, ``n m`` values per output.
 
         Returns
         -------
@@ -419,7 +460,9 @@ class ReLUJacobian(JacobianOperator):
         V : ndarray of shape (n_outputs * n_samples, n_inputs)
             Input factors: the inputs with the bias column.
         """
-        D = self.pattern
+        D, scale = self._pattern_rows(slice(None))
+        if scale is not None:
+            D = D * scale
         if self.row_weights is not None:
             D = D * self._row_weights_c[:, None]
         U = np.vstack([D * self.signs[:, j] for j in range(self.n_outputs)])
@@ -437,26 +480,32 @@ class ReLUJacobian(JacobianOperator):
         return self._gram_columns_counts(np.asarray(columns))
 
     def _gram_columns_counts(self, columns):
-        """``K[:, columns]`` from exact float32 counts of shared active neurons.
+        """``K[:, columns]`` from exact float32 counts of shared active neurons, by blocks.
 
         ``K[(j, i), (l, i')] = s_i s_i' (x~_i . x~_i') (1/m) sum_r A[r, j] A[r, l]
         1[z_ir > 0] 1[z_i'r > 0]``: the signed count is an integer below ``m``, exact in a
-        float32 GEMM; the input products and weights are float64.
+        float32 GEMM; the input products and weights are float64. Each row block writes
+        its rows of the result.
         """
         n, m, k = self.n_samples, self.n_neurons, self.n_outputs
         outputs, samples = np.divmod(columns, n)
         X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
-        XX = X_tilde @ X_tilde[samples].T
-        if self.row_weights is not None:
-            w = np.asarray(self.row_weights, dtype=np.float64)
-            XX *= np.outer(w, w[samples])
-        D = (self.pattern > 0).astype(np.float32)
+        signs = self.signs.astype(np.float32)
         # E[:, c] = A[:, j_c] o D[i_c]: the signed pattern of each requested column.
-        E = D[samples] * self.signs.T[outputs].astype(np.float32)
+        E = self._pattern01(samples, np.float32) * signs.T[outputs]
         C = np.empty((k * n, len(columns)))
-        for j in range(k):
-            counts = (D * self.signs[:, j].astype(np.float32)) @ E.T
-            C[j * n : (j + 1) * n] = XX * (counts.astype(np.float64) / m)
+
+        def block(rows):
+            XX = X_tilde[rows] @ X_tilde[samples].T
+            if self.row_weights is not None:
+                XX *= np.outer(self.row_weights[rows], self.row_weights[samples])
+            D = self._pattern01(rows, np.float32)
+            first, last = rows.indices(n)[:2]
+            for j in range(k):
+                counts = (D * signs[:, j]) @ E.T
+                C[j * n + first : j * n + last] = XX * (counts.astype(np.float64) / m)
+
+        self._map(block)
         return C
 
     def squared_row_norms(self):
@@ -467,32 +516,36 @@ class ReLUJacobian(JacobianOperator):
         diag : ndarray of shape (n_outputs * n_samples,)
             Squared norms of the rows of ``J``.
         """
-        # ||row(j, i)||^2 = s_i^2 ||x~_i||^2 sum_r D[i, r]^2 (A[r, j]^2 = 1)
+        # ||row(j, i)||^2 = s_i^2 ||x~_i||^2 (active neurons of i) / m  (A[r, j]^2 = 1)
         X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
-        per_sample = np.einsum("ic,ic->i", X_tilde, X_tilde)
-        if self.compute_dtype == np.float64:
-            per_sample *= np.einsum("ir,ir->i", self.pattern, self.pattern)
-        else:
-            # Active neurons per sample, counted exactly, over m.
-            per_sample *= np.count_nonzero(self.pattern, axis=1) / self.n_neurons
+        per_sample = np.einsum("ic,ic->i", X_tilde, X_tilde) * self._fired_fraction()
         if self.row_weights is not None:
             per_sample *= np.asarray(self.row_weights, dtype=np.float64) ** 2
         return np.tile(per_sample, self.n_outputs)
 
 
+    def _fired_fraction(self):
+        """Per sample, the active neurons over ``m`` (``sum_r D[i, r]^2``)."""
+        if self.compute_dtype == np.float64:
+            return np.einsum("ir,ir->i", self.pattern, self.pattern)
+        # Counted exactly (float32 squares of 1/sqrt(m) would round).
+        return np.count_nonzero(self.pattern, axis=1) / self.n_neurons
 
-class BlockedReLUJacobian(JacobianOperator):
+
+class BlockedReLUJacobian(ReLUJacobian):
     r"""The Jacobian of :class:`ReLUJacobian`, by row blocks over a bit-packed pattern.
 
     The same forward and adjoint maps as :class:`ReLUJacobian` (see there), for inputs
     whose ``n x m`` activation pattern should not be held as a float array (``4 n m``
-    bytes in float32, 16 GiB at ``n = 10**6``, ``m = 2048``). The pattern is stored as
-    bits, ``n m / 8`` bytes, and every product runs over blocks of ``block_rows`` rows:
-    each block unpacks its rows of ``D``, applies them with the same GEMMs, and writes
-    its rows of ``J v`` or adds its part of ``J^T z = sum_b J_b^T z_b`` (in block order,
-    so the result does not depend on ``n_jobs``). The flops are those of the dense
-    operator; the extra work is one unpacking of the block's bits per product, and the
-    memory is the bits plus one ``block_rows x m`` block per job.
+    bytes in float32, 8 GiB at ``n = 10**6``, ``m = 2048``). The pattern is stored as
+    bits, ``n m / 8`` bytes, and every product runs the parent's code over blocks of
+    ``block_rows`` rows: each block unpacks its rows of the 0/1 pattern, applies them
+    with the same GEMMs (``1/sqrt(m)`` goes on the block's small result), and writes its
+    rows of ``J v`` or adds its part of ``J^T z = sum_b J_b^T z_b`` (in block order, so
+    the result does not depend on ``n_jobs``). The flops are those of the float pattern;
+    the extra work is one unpacking of the block's bits per product, and the memory is
+    the bits plus one ``block_rows x m`` block per job. The Gram columns come from exact
+    float32 co-firing counts by blocks, the Gram (small ``n`` only) from all of them.
 
     Parameters
     ----------
@@ -518,25 +571,14 @@ class BlockedReLUJacobian(JacobianOperator):
         as many threads as BLAS uses. Results do not depend on it.
     """
 
-    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "kron_factors"})
-
     def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0,
                  block_rows=512, n_jobs=None):
-        n, d = X_tilde.shape
-        m, k = signs.shape
-        self.compute_dtype = dtype = np.dtype(dtype)
-        self.X_tilde = np.asarray(X_tilde, dtype=dtype)
-        self.signs = np.asarray(signs, dtype=dtype)
-        self.row_weights = None if row_weights is None else np.asarray(row_weights, np.float64)
-        self._row_weights_c = (None if row_weights is None
-                               else self.row_weights.astype(dtype, copy=False))
-        self.n_samples, self.n_inputs = n, d
-        self.n_neurons, self.n_outputs = m, k
-        self.block_rows, self.n_jobs = max(1, int(block_rows)), n_jobs
+        self._setup(X_tilde, signs, row_weights, dtype)
+        self.block_rows = max(1, int(block_rows))
+        self._jobs = _row_jobs(n_jobs, self.n_samples, self.n_neurons)
         # 1/sqrt(m), applied to each block's (small) result instead of its pattern.
-        self._scale = dtype.type(1.0 / np.sqrt(m))
-        self._jobs = _row_jobs(n_jobs, n, m)
-        W_c = np.asarray(W, dtype=dtype)
+        self._scale = self.compute_dtype.type(1.0 / np.sqrt(self.n_neurons))
+        W_c = np.asarray(W, dtype=self.compute_dtype)
         shift = thresholds(self.X_tilde, threshold) if threshold else None
 
         def pack(rows):
@@ -547,136 +589,34 @@ class BlockedReLUJacobian(JacobianOperator):
             return np.packbits(Z > 0, axis=1)
 
         self.bits = np.concatenate(self._map(pack))
-        self._gram = None
-        super().__init__(shape=(k * n, m * d))
 
     def _map(self, func):
+        """``[func(rows)]`` over consecutive blocks of ``block_rows`` rows, in order."""
         return block_map(func, self.n_samples, self.block_rows, self._jobs)
 
+    def _pattern_rows(self, rows):
+        return self._pattern01(rows, self.compute_dtype), self._scale
+
     def _pattern01(self, rows, dtype):
-        """Rows ``rows`` of the 0/1 pattern, unpacked to ``dtype``."""
         return np.unpackbits(self.bits[rows], axis=1, count=self.n_neurons).astype(dtype)
 
-
-    def _matmat(self, V):
-        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
-        p = V.shape[1]
-        Vs = np.asarray(V, dtype=self.compute_dtype).reshape(m, d, p).transpose(0, 2, 1)
-        signed = [(self.signs[:, j, None, None] * Vs).reshape(m, p * d) for j in range(k)]
-
-        def block(rows):
-            D01, X = self._pattern01(rows, self.compute_dtype), self.X_tilde[rows]
-            out = np.empty((k, X.shape[0], p), dtype=self.compute_dtype)
-            for j in range(k):
-                # out[j, i, q] = sum_c X~[i, c] (D01 (A[:, j] o V_q))[i, c], times 1/sqrt(m)
-                G = D01 @ signed[j]
-                out[j] = np.einsum("iqc,ic->iq", G.reshape(X.shape[0], p, d), X)
-            out *= self._scale
-            if self._row_weights_c is not None:
-                out *= self._row_weights_c[rows][None, :, None]
-            return out
-
-        out = np.concatenate(self._map(block), axis=1)
-        return np.asarray(out.reshape(k * n, p), dtype=np.float64)
-
-    def _rmatmat(self, Z):
-        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
-        p = Z.shape[1]
-        Z = np.asarray(Z, dtype=self.compute_dtype).reshape(k, n, p)
-        if self._row_weights_c is not None:
-            Z = Z * self._row_weights_c[None, :, None]
-
-        def block(rows):
-            D01, X = self._pattern01(rows, self.compute_dtype), self.X_tilde[rows]
-            part = np.zeros((m, d, p), dtype=self.compute_dtype)
-            for j in range(k):
-                # D01_b^T (Z[j, b, q] X~[b, c]) summed over the block's samples.
-                B = Z[j, rows][:, :, None] * X[:, None, :]
-                M = (D01.T @ B.reshape(X.shape[0], p * d)).reshape(m, p, d)
-                part += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
-            part *= self._scale
-            return part
-
-        out = np.zeros((m, d, p), dtype=self.compute_dtype)
-        for part in self._map(block):
-            out += part
-        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
-
-    def _inner_products(self, rows, samples):
-        """``s s^T o (X~[rows] X~[samples]^T)`` in float64."""
-        X = np.asarray(self.X_tilde, dtype=np.float64)
-        XX = X[rows] @ X[samples].T
-        if self.row_weights is not None:
-            XX *= np.outer(self.row_weights[rows], self.row_weights[samples])
-        return XX
-
-    def _gram_columns(self, columns):
-        """Columns ``K[:, columns]`` from exact float32 co-firing counts, by row blocks.
-
-        As :meth:`ReLUJacobian._gram_columns_counts`: ``c`` columns cost
-        ``2 c k n (m + d~)`` flops; the memory is the ``k n x c`` result plus one block.
-        """
-        n, m, k = self.n_samples, self.n_neurons, self.n_outputs
-        outputs, samples = np.divmod(np.asarray(columns), n)
-        signs = self.signs.astype(np.float32)
-        # E[:, c] = A[:, j_c] o D01[i_c]: the signed pattern of each requested column.
-        E = self._pattern01(samples, np.float32) * signs.T[outputs]
-
-        C = np.empty((k * n, len(samples)))
-
-        def block(rows):
-            # Each block writes its own rows of C: no second copy of the k n x c result.
-            D, XX = self._pattern01(rows, np.float32), self._inner_products(rows, samples)
-            for j in range(k):
-                counts = (D * signs[:, j]) @ E.T
-                C[j * n + rows.start : j * n + rows.stop] = XX * (counts.astype(np.float64) / m)
-
-        self._map(block)
-        return C
+    def _fired_fraction(self):
+        counts = np.concatenate(self._map(
+            lambda rows: np.count_nonzero(self._pattern01(rows, np.uint8), axis=1)))
+        return counts / self.n_neurons
 
     def gram(self):
-        """The Gram matrix ``J J^T`` (cached), as :meth:`ReLUJacobian.gram`.
+        """The Gram matrix ``J J^T`` (cached), from the Gram columns of every row.
 
-        It is ``k n x k n``: only small ``n`` take this path, so it is formed from the
-        Gram columns of every row.
+        It is ``k n x k n``: only small ``n`` take this path.
 
         Returns
         -------
         K : ndarray of shape (n_outputs * n_samples, n_outputs * n_samples)
         """
         if self._gram is None:
-            self._gram = self._gram_columns(np.arange(self.shape[0]))
+            self._gram = self._gram_columns_counts(np.arange(self.shape[0]))
         return self._gram
 
-    def squared_row_norms(self):
-        """Diagonal of ``J J^T``: ``s_i^2 ||x~_i||^2 (fired neurons of i) / m``.
-
-        Returns
-        -------
-        diag : ndarray of shape (n_outputs * n_samples,)
-        """
-        X = np.asarray(self.X_tilde, dtype=np.float64)
-        counts = np.concatenate(self._map(
-            lambda rows: np.count_nonzero(self._pattern01(rows, np.uint8), axis=1)))
-        per_sample = np.einsum("ic,ic->i", X, X) * (counts / self.n_neurons)
-        if self.row_weights is not None:
-            per_sample *= self.row_weights**2
-        return np.tile(per_sample, self.n_outputs)
-
-    def kron_factors(self):
-        """``U`` (k n x m) and ``V`` (k n x d~) as :meth:`ReLUJacobian.kron_factors`.
-
-        ``U`` is dense, ``n m`` floats per output: the sketching paths that ask for it
-        are chosen only where that fits.
-
-        Returns
-        -------
-        U : ndarray of shape (n_outputs * n_samples, n_neurons)
-        V : ndarray of shape (n_outputs * n_samples, n_inputs)
-        """
-        D = self._pattern01(slice(None), self.compute_dtype)
-        D *= self._scale
-        if self._row_weights_c is not None:
-            D *= self._row_weights_c[:, None]
-        U = np.vstack([D * self.signs[:, j] for j in range(self.n_outputs)])
-        return U, np.tile(self.X_tilde, (self.n_outputs, 1))
+    def _gram_columns(self, columns):
+        return self._gram_columns_counts(np.asarray(columns))

@@ -50,6 +50,9 @@ _INDEX_BAND = 0.1
 # block_size='auto' on inputs whose float pattern exceeds working_memory: small enough to
 # stay in cache, where a blocked product runs as fast as one on the float pattern.
 _BLOCK_BYTES = 4 * 2**20
+# Fewest rows per 'auto' block: each block of J^T z also adds an m x d~ result, which
+# a few rows would not amortize (at m = 131,072 the cache rule gives 3 rows).
+_MIN_BLOCK_ROWS = 256
 
 # One spec per constructor parameter; ``random_state`` is checked by check_random_state.
 _PARAMETERS = {
@@ -153,13 +156,14 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
 
     ``'auto'``: all rows while the float pattern (``n m`` values of ``dtype``) takes at
     most scikit-learn's ``working_memory``, else blocks whose unpacked pattern takes
-    about ``_BLOCK_BYTES``. A number at least ``n_samples`` also means all rows.
+    about ``_BLOCK_BYTES`` (at least ``_MIN_BLOCK_ROWS`` rows). A number at least
+    ``n_samples`` also means all rows.
     """
     if block_size == "auto":
         itemsize = np.dtype(dtype).itemsize
         if n_samples * n_neurons * itemsize <= get_config()["working_memory"] * 2**20:
             return None
-        block_size = max(1, _BLOCK_BYTES // (n_neurons * (itemsize + 1)))
+        block_size = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (n_neurons * (itemsize + 1)))
     return None if block_size >= n_samples else int(block_size)
 
 

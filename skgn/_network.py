@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ._operators import JacobianOperator
-from ._parallel import blas_thread_count, block_map
+from ._parallel import blas_thread_count, block_map, block_sum
 
 # Below this many (row, neuron) pairs a product's row blocks run in the calling thread
 # whatever n_jobs: starting joblib's threads costs about 12 ms per call on 2 cores, more
@@ -347,6 +347,10 @@ class ReLUJacobian(JacobianOperator):
         """``[func(rows)]`` over the row blocks (here one block, every row)."""
         return [func(slice(None))]
 
+    def _sum(self, func):
+        """``func(rows)`` summed over the row blocks in order (here one block)."""
+        return func(slice(None))
+
     def _pattern_rows(self, rows):
         """Rows of the pattern for the products, and the factor to apply to their results.
 
@@ -404,9 +408,7 @@ class ReLUJacobian(JacobianOperator):
             return part
 
         # J^T z = sum over blocks, added in block order.
-        out = np.zeros((m, d, p), dtype=self.compute_dtype)
-        for part in self._map(block):
-            out += part
+        out = self._sum(block)
         return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
     def gram(self):
@@ -593,6 +595,10 @@ class BlockedReLUJacobian(ReLUJacobian):
     def _map(self, func):
         """``[func(rows)]`` over consecutive blocks of ``block_rows`` rows, in order."""
         return block_map(func, self.n_samples, self.block_rows, self._jobs)
+
+    def _sum(self, func):
+        # Each part of J^T z is m x d~ x p: summed as they come, never all held.
+        return block_sum(func, self.n_samples, self.block_rows, self._jobs)
 
     def _pattern_rows(self, rows):
         return self._pattern01(rows, self.compute_dtype), self._scale

@@ -47,6 +47,47 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
         )
 
 
+def block_sum(func, n_items, block_size, n_jobs=None):
+    """The sum of ``func(slice)`` over consecutive blocks, added in block order.
+
+    As :func:`block_map`, but each result is added to the total as soon as it is its turn
+    (joblib's ``return_as='generator'`` yields them in order), so at most a few results
+    are held at once whatever the number of blocks, and the sum is the same for every
+    ``n_jobs``.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(block: slice) -> ndarray``, all of one shape.
+    n_items : int
+        Number of items to split.
+    block_size : int
+        Items per block.
+    n_jobs : int, default=None
+        Joblib's ``n_jobs``; ``None`` and 1 run in the calling thread.
+
+    Returns
+    -------
+    total : ndarray
+        ``func(block_1) + func(block_2) + ...``, left to right.
+    """
+    blocks = list(gen_batches(n_items, block_size))
+    if n_jobs in (None, 1) or len(blocks) == 1:
+        parts = (func(b) for b in blocks)
+        total = next(parts).copy()
+        for part in parts:
+            total += part
+        return total
+    n_workers = min(len(blocks), effective_n_jobs(n_jobs))
+    with threadpool_limits(limits=max(1, (os.cpu_count() or 1) // n_workers)):
+        parts = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+            delayed(func)(b) for b in blocks)
+        total = next(parts).copy()
+        for part in parts:
+            total += part
+    return total
+
+
 # Below this many (row, neuron) pairs a multithreaded BLAS call costs more in thread
 # start-up and spin-waiting than it saves, and OpenBLAS threads that spin while a busy
 # neighbour holds the other core multiply the fit time: on 2 cores a fit at defaults on

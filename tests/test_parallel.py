@@ -78,3 +78,38 @@ def test_row_blocks_take_the_blas_thread_count_when_n_jobs_is_none():
     assert _row_jobs(3, _PARALLEL_PAIRS // 64, 64) == 3
     with single_blas_thread():
         assert _row_jobs(None, _PARALLEL_PAIRS // 64, 64) == 1
+
+
+def test_block_sum_adds_in_block_order_whatever_n_jobs():
+    import numpy as np
+
+    from skgn._parallel import block_map, block_sum
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((1000, 3)) * np.logspace(-8, 8, 1000)[:, None]
+
+    def part(rows):
+        return values[rows].sum(axis=0)
+
+    expected = np.zeros(3)
+    for piece in block_map(part, 1000, 37):
+        expected += piece
+    for n_jobs in (None, 1, 2):
+        # Bit-for-bit: the same additions in the same order.
+        assert np.array_equal(block_sum(part, 1000, 37, n_jobs), expected)
+
+
+def test_auto_block_size_keeps_a_minimum_of_rows():
+    import numpy as np
+    import sklearn
+
+    from skgn._estimators import _MIN_BLOCK_ROWS, _resolve_block_size
+
+    assert _resolve_block_size("auto", 1000, 64, np.float32) is None
+    assert _resolve_block_size(300, 1000, 64, np.float32) == 300
+    assert _resolve_block_size(1000, 1000, 64, np.float32) is None
+    with sklearn.config_context(working_memory=1):
+        # 2**20 bytes: 4,096 rows of 64 float32 fit, 100,000 do not.
+        assert _resolve_block_size("auto", 4096, 64, np.float32) is None
+        assert _resolve_block_size("auto", 100_000, 64, np.float32) == 2**22 // (64 * 5)
+        assert _resolve_block_size("auto", 100_000, 2**17, np.float64) == _MIN_BLOCK_ROWS

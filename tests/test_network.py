@@ -72,7 +72,11 @@ def test_jacobian_dot_test(case):
 @pytest.mark.parametrize("k", [1, 2])
 def test_jacobian_matches_central_finite_differences(k):
     X_tilde, W, signs, _ = _problem(n=20, d=4, m=40, k=k, seed=3)
-    net = TwoLayerReLU(signs)
+    _assert_jacobian_matches_finite_differences(TwoLayerReLU(signs), W, X_tilde)
+
+
+def _assert_jacobian_matches_finite_differences(net, W, X_tilde):
+    """``J v`` against central differences of ``net.predict`` along 3 random ``v``."""
     J = net.jacobian(W, X_tilde)
     rng = np.random.default_rng(4)
     h = 1e-6
@@ -216,13 +220,7 @@ def test_blocked_network_matches_finite_differences_and_unblocked_outputs(thresh
     net = TwoLayerReLU(signs, threshold=threshold, block_rows=6)
     whole = TwoLayerReLU(signs, threshold=threshold)
     assert_allclose(net.predict(W, X_tilde), whole.predict(W, X_tilde), rtol=1e-14)
-    J = net.jacobian(W, X_tilde)
-    rng = np.random.default_rng(4)
-    h = 1e-6
-    for _ in range(3):
-        V = rng.standard_normal(W.shape)
-        fd = (net.predict(W + h * V, X_tilde) - net.predict(W - h * V, X_tilde)) / (2 * h)
-        assert_allclose(J.matvec(V.ravel()), fd.T.ravel(), rtol=1e-6, atol=1e-8)
+    _assert_jacobian_matches_finite_differences(net, W, X_tilde)
 
 
 def test_blocked_float32_products_match_unblocked_float32():

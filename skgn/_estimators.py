@@ -13,8 +13,10 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _dask
 from ._cost_model import check_memory, nystrom_landmarks, refit_iterations, resolve_paths
 from ._fit_state import FitState, target_scaling
 from ._gauss_newton import INNER_RTOL_MAX, gauss_newton
@@ -238,15 +240,25 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 X, Y, sample_weight, p["validation_fraction"], split_seed)
         # 'auto' resolved once: the landmark pricing and the network both read it.
         p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]))
-        p["block_size"] = _resolve_block_size(p["block_size"], X.shape[0], p["n_neurons"],
+        distributed = _dask.is_dask_collection(X)
+        # With dask inputs the blocks are cut inside each row chunk.
+        block_n = _dask.chunk_rows(X) if distributed else X.shape[0]
+        p["block_size"] = _resolve_block_size(p["block_size"], block_n, p["n_neurons"],
                                               p["dtype"])
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
         Y = (Y - state.y_mean) / state.y_scale
-        X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
-        network, X_tilde = self._network(p, state, X_tilde)
+        if distributed:
+            X_tilde = _dask.DistributedRows.from_dask(X, state.input_scale, p["fit_intercept"],
+                                                      p["dtype"])
+            network = _dask.DistributedTwoLayerReLU(
+                state.output_signs, dtype=p["dtype"], threshold=state.shift * p["init_scale"],
+                block_rows=p["block_size"])
+        else:
+            X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
+            network, X_tilde = self._network(p, state, X_tilde)
         # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
         n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
         sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], state.n_landmarks)
@@ -256,8 +268,11 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         # the normal equations at n = 200,000, m = 64 and fitted to R^2 0.954, not 0.988.)
         priced = sizes[:4] + (
             _DEFAULT_LANDMARKS if p["n_landmarks"] == "auto" else state.n_landmarks,)
-        # The deep network holds its own n x m arrays; the two-layer ones are blocked.
+        # The deep network holds its own n x m arrays; the two-layer ones are blocked
+        # (always with dask inputs, whose patterns are bits on the workers).
         blocked = p["block_size"] if p["depth"] == 1 else None
+        if distributed:
+            blocked = p["block_size"] or block_n
         solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *priced,
                                                block_rows=blocked)
         check_memory(solver, preconditioner, *sizes, block_rows=blocked)
@@ -270,7 +285,11 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             validation=validation, tol=p["tol"], n_iter_no_change=p["n_iter_no_change"],
             start_weights=state.weights, max_iter=p["max_iter"], verbose=p["verbose"],
             progress_bar=p["progress_bar"], step_offset=state.n_iter, metrics=metrics,
+            n_rows=X.shape[0],
         )
+        if isinstance(network, TwoLayerReLU) and monitor.reports_rows:
+            # Long steps report their passes over the row blocks.
+            network.on_rows = monitor.rows_done
         try:
             with blas_threads_for(Y.size, p["n_neurons"]):
                 result = gauss_newton(
@@ -774,10 +793,11 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; standardized features work best.
+        X : array-like, dask array or dask dataframe of shape (n_samples, n_features)
+            Training data; standardized features work best. A dask collection stays on
+            the workers of the current ``dask.distributed`` client (see the user guide).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
+            Targets (a dask collection is gathered to the client).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights ``s_i`` of the squared errors.
 
@@ -787,10 +807,15 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
             The fitted estimator.
         """
         p = self._validate_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
-                             y_numeric=True, ensure_min_samples=2)
+        if _dask.is_dask_collection(X):
+            # The rows stay on the dask workers (skgn._dask); y and the weights do not.
+            _dask.check_fit_params(p)
+            X, y, sample_weight = _dask.validate_fit_data(self, X, y, sample_weight)
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                                 multi_output=True, y_numeric=True, ensure_min_samples=2)
+            check_squared_norms(X)
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        check_squared_norms(X)
         Y = np.array(y, dtype=np.float64, copy=True).reshape(X.shape[0], -1)
         return self._fit(p, X, y, Y, sample_weight, y_ndim=np.ndim(y), loss=SquaredLoss())
 
@@ -799,16 +824,27 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, dask array or dask dataframe of shape (n_samples, n_features)
             Samples.
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions, shaped like the ``y`` given to ``fit``.
+        y_pred : ndarray or dask array of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions, shaped like the ``y`` given to ``fit``; a lazy dask array, chunked
+            like ``X``, for a dask ``X``.
         """
         check_is_fitted(self)
+        if _dask.is_dask_collection(X):
+            return _dask.predict(self, X)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._predict_validated(X)
+
+    def _predict_validated(self, X):
+        """Predictions for validated ``X``, shaped like the ``y`` given to ``fit``."""
         out = self._decision(X)
         out = out * self.y_scale_ + self.y_mean_
         return out.ravel() if self._y_ndim == 1 else out
+
+    def _predict_array(self, X):
+        """Predictions for one row chunk of a dask array (checked here, on the worker)."""
+        return self._predict_validated(check_array(X, dtype=[np.float64, np.float32]))

@@ -2,8 +2,13 @@
 stopping on a validation split, and scikit-learn's callback hooks.
 
 The Gauss-Newton loop calls ``step_begin(step, W)`` and ``step_end(record, W)``; it
-knows nothing of what the monitor does.
+knows nothing of what the monitor does. Inside a long step, the network's row-block
+products report their rows to :meth:`FitMonitor.rows_done`, which prints (``verbose``)
+or shows on the bar how many passes over the rows the step has made.
 """
+
+import threading
+import time
 
 import numpy as np
 from sklearn.metrics import mean_squared_error, r2_score
@@ -157,6 +162,12 @@ class EarlyStopping:
         return self.stopped
 
 
+# Inside a step, row-block progress is reported once the step has run this long, and then
+# at most this often (seconds).
+PROGRESS_AFTER = 5.0
+PROGRESS_EVERY = 5.0
+
+
 class FitMonitor:
     """Compose the per-step reporters of one fit.
 
@@ -178,14 +189,54 @@ class FitMonitor:
         Steps of earlier (warm-started) fits, for the printed step numbers.
     print_fn : callable, default=print
         Where the verbose lines go.
+    n_rows : int, default=None
+        Rows of one pass over the data, for the progress inside a step.
     """
 
     def __init__(self, *, callback_context, verbose=0, progress=None, early_stopping=None,
-                 callback_kwargs=None, reconstruct=None, step_offset=0, print_fn=print):
+                 callback_kwargs=None, reconstruct=None, step_offset=0, print_fn=print,
+                 n_rows=None):
         self.verbose, self.progress, self.early_stopping = verbose, progress, early_stopping
         self.callback_context, self.callback_kwargs = callback_context, callback_kwargs or {}
         self.reconstruct, self.step_offset, self.print_fn = reconstruct, step_offset, print_fn
+        self.n_rows = n_rows
         self._task = None
+        self._step, self._rows, self._started, self._reported = 0, 0, 0.0, 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def reports_rows(self):
+        """Whether :meth:`rows_done` shows anything (verbose or a progress bar)."""
+        return bool(self.verbose or self.progress is not None) and bool(self.n_rows)
+
+    def rows_done(self, n_rows):
+        """Count rows processed by a row-block product of the current step.
+
+        Once the step has run ``PROGRESS_AFTER`` seconds, reports at most every
+        ``PROGRESS_EVERY`` seconds the passes over the rows made so far (a Jacobian
+        product or forward pass is one pass). Thread-safe: the row blocks may run in
+        joblib threads.
+
+        Parameters
+        ----------
+        n_rows : int
+            Rows just processed.
+        """
+        with self._lock:
+            if not self._step:
+                return  # the initial objective, before the first step
+            self._rows += n_rows
+            now = time.perf_counter()
+            elapsed = now - self._started
+            if elapsed < PROGRESS_AFTER or now - self._reported < PROGRESS_EVERY:
+                return
+            self._reported = now
+            passes = self._rows / self.n_rows
+        if self.verbose:
+            self.print_fn(f"[skgn] step {self._step + self.step_offset:3d}  ... "
+                          f"{passes:.1f} passes over the {self.n_rows} rows in {elapsed:.0f}s")
+        if self.progress is not None:
+            self.progress.set_postfix(passes=f"{passes:.0f}", refresh=True)
 
     def step_begin(self, step, W):
         """Open the callback subtask of a step.
@@ -197,6 +248,9 @@ class FitMonitor:
         W : ndarray
             Weights before the step.
         """
+        with self._lock:
+            self._step, self._rows = step, 0
+            self._started = self._reported = time.perf_counter()
         self._task = self.callback_context.subcontext(task_name="gauss-newton step")
         self._task.call_on_fit_task_begin(
             **self.callback_kwargs, reconstruction_attributes=lambda: self.reconstruct(W)
@@ -255,7 +309,7 @@ class FitMonitor:
 
 def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, validation,
                   tol, n_iter_no_change, start_weights, max_iter, verbose, progress_bar,
-                  step_offset, metrics=None):
+                  step_offset, metrics=None, n_rows=None):
     """Assemble the monitor of one fit from the estimator's settings.
 
     Parameters
@@ -286,6 +340,8 @@ def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, va
         Steps of earlier warm-started fits.
     metrics : tuple of callable, default=None
         Early stopping's ``(score, loss)`` (see :class:`EarlyStopping`).
+    n_rows : int, default=None
+        Rows of one pass over the training data (progress inside a step).
 
     Returns
     -------
@@ -308,4 +364,4 @@ def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, va
         progress = tqdm(total=max_iter, desc="Gauss-Newton", unit="step")
     return FitMonitor(callback_context=callback_context, verbose=verbose, progress=progress,
                       early_stopping=early, callback_kwargs=callback_kwargs,
-                      reconstruct=reconstruct, step_offset=step_offset)
+                      reconstruct=reconstruct, step_offset=step_offset, n_rows=n_rows)

@@ -82,6 +82,93 @@ def thresholds(X_tilde, threshold):
     return threshold * np.sqrt(np.einsum("ic,ic->i", X_tilde, X_tilde))
 
 
+# Row kernels: the work of one block of rows, as functions of that block's arrays and the
+# small shared operands. The in-memory operators call them on slices; the dask operators
+# (skgn._dask) call the same functions on the workers, so both compute the same numbers.
+
+
+def forward_rows(X, W, signs, threshold):
+    """``relu(X~ W^T - beta ||x~||) A`` for a block of rows (unscaled by ``1/sqrt(m)``)."""
+    Z = X @ W.T
+    if threshold:
+        Z -= thresholds(X, threshold)[:, None]
+    np.maximum(Z, 0.0, out=Z)
+    return Z @ signs
+
+
+def pack_rows(X, W, shift):
+    """The bits of ``1[x~_i . w_r > shift_i]`` for a block of rows (``np.packbits``)."""
+    Z = X @ W.T
+    if shift is not None:
+        Z -= shift[:, None]
+    return np.packbits(Z > 0, axis=1)
+
+
+def matmat_rows(D, scale, X, row_weights, signed, p):
+    """A block's rows of ``J V``, shape ``(k, b, p)``.
+
+    ``D`` is the block's pattern (b x m), ``signed[j]`` the ``(m, p d~)`` matrix
+    ``A[:, j] o V_q`` for every column ``q``; ``scale`` (or ``None``) multiplies the result.
+    """
+    b, d = X.shape
+    out = np.empty((len(signed), b, p), dtype=D.dtype)
+    for j, signed_j in enumerate(signed):
+        # G = D (A[:, j] o V_q) for all q at once: (b x m) @ (m x p d~)
+        G = D @ signed_j
+        # out[j, i, q] = sum_c X~[i, c] G[i, q, c]
+        out[j] = np.einsum("iqc,ic->iq", G.reshape(b, p, d), X)
+    if scale is not None:
+        out *= scale
+    if row_weights is not None:
+        out *= row_weights[None, :, None]
+    return out
+
+
+def rmatmat_rows(D, scale, X, Z, signs):
+    """A block's part of ``J^T Z``, shape ``(m, d~, p)``, for its (weighted) ``Z`` (k, b, p)."""
+    b, d = X.shape
+    m, p = D.shape[1], Z.shape[2]
+    part = np.zeros((m, d, p), dtype=D.dtype)
+    for j in range(Z.shape[0]):
+        # B[i, q, c] = Z[j, i, q] X~[i, c]; M = D^T B: (m x b) @ (b x p d~)
+        B = Z[j][:, :, None] * X[:, None, :]
+        M = (D.T @ B.reshape(b, p * d)).reshape(m, p, d)
+        part += signs[:, j, None, None] * M.transpose(0, 2, 1)
+    if scale is not None:
+        part *= scale
+    return part
+
+
+def count_columns_rows(D, X, row_weights, X_columns, weights_columns, E, signs):
+    """A block's rows of the Gram columns from exact float32 co-firing counts, (k, b, c).
+
+    ``D`` is the block's 0/1 pattern in float32, ``X`` its float64 inputs, ``E`` the signed
+    patterns of the requested columns (c x m, float32) and ``X_columns`` their inputs.
+    """
+    m = D.shape[1]
+    XX = X @ X_columns.T
+    if row_weights is not None:
+        XX *= np.outer(row_weights, weights_columns)
+    out = np.empty((signs.shape[1], X.shape[0], E.shape[0]))
+    for j in range(signs.shape[1]):
+        counts = (D * signs[:, j]) @ E.T
+        out[j] = XX * (counts.astype(np.float64) / m)
+    return out
+
+
+def _counted(func, n_rows, on_rows):
+    """``func(rows)`` that also reports the block's row count to ``on_rows`` (if any)."""
+    if on_rows is None:
+        return func
+
+    def counted(rows):
+        out = func(rows)
+        on_rows(len(range(*rows.indices(n_rows))))
+        return out
+
+    return counted
+
+
 class Network(ABC):
     """The protocol the Gauss-Newton loop trains: parameters in, outputs and a Jacobian out.
 
@@ -163,6 +250,9 @@ class TwoLayerReLU(Network):
     n_jobs : int, default=None
         Threads for the row blocks (joblib) from ``2**22`` (row, neuron) pairs; ``None``
         means as many as BLAS uses. Results do not depend on it.
+    on_rows : callable, default=None
+        With row blocks, called with each block's row count once the block is done (the
+        fit's progress report inside a step); it must be thread-safe.
 
     Notes
     -----
@@ -170,11 +260,13 @@ class TwoLayerReLU(Network):
     the bias column already appended) are passed to every method.
     """
 
-    def __init__(self, signs, dtype=np.float64, threshold=0.0, block_rows=None, n_jobs=None):
+    def __init__(self, signs, dtype=np.float64, threshold=0.0, block_rows=None, n_jobs=None,
+                 on_rows=None):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.dtype = np.dtype(dtype)
         self.threshold = float(threshold)
         self.block_rows, self.n_jobs = block_rows, n_jobs
+        self.on_rows = on_rows
 
     def _blocked(self, n_samples):
         return self.block_rows is not None and self.block_rows < n_samples
@@ -251,15 +343,12 @@ class TwoLayerReLU(Network):
         W, signs = np.asarray(W, dtype=dtype), np.asarray(self.signs, dtype=dtype)
 
         def rows_out(rows):
-            Z = X_tilde[rows] @ W.T
-            if self.threshold:
-                Z -= thresholds(X_tilde[rows], self.threshold)[:, None]
-            np.maximum(Z, 0.0, out=Z)
-            return Z @ signs
+            return forward_rows(X_tilde[rows], W, signs, self.threshold)
 
         if self._blocked(X_tilde.shape[0]):
             n_jobs = _row_jobs(self.n_jobs, X_tilde.shape[0], self.n_neurons)
-            out = np.concatenate(block_map(rows_out, X_tilde.shape[0], self.block_rows, n_jobs))
+            out = np.concatenate(block_map(_counted(rows_out, X_tilde.shape[0], self.on_rows),
+                                           X_tilde.shape[0], self.block_rows, n_jobs))
         else:
             out = rows_out(slice(None))
         return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
@@ -273,7 +362,8 @@ class TwoLayerReLU(Network):
         if self._blocked(X_tilde.shape[0]):
             return BlockedReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
                                        dtype=self.dtype, threshold=self.threshold,
-                                       block_rows=self.block_rows, n_jobs=self.n_jobs)
+                                       block_rows=self.block_rows, n_jobs=self.n_jobs,
+                                       on_rows=self.on_rows)
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
                             dtype=self.dtype, threshold=self.threshold)
 
@@ -371,18 +461,8 @@ class ReLUJacobian(JacobianOperator):
 
         def block(rows):
             D, scale = self._pattern_rows(rows)
-            X = self.X_tilde[rows]
-            out = np.empty((k, X.shape[0], p), dtype=self.compute_dtype)
-            for j in range(k):
-                # G = D (A[:, j] o V_q) for all q at once: (b x m) @ (m x p d~)
-                G = D @ signed[j]
-                # out[j, i, q] = sum_c X~[i, c] G[i, q, c]
-                out[j] = np.einsum("iqc,ic->iq", G.reshape(X.shape[0], p, d), X)
-            if scale is not None:
-                out *= scale
-            if self._row_weights_c is not None:
-                out *= self._row_weights_c[rows][None, :, None]
-            return out
+            weights = None if self._row_weights_c is None else self._row_weights_c[rows]
+            return matmat_rows(D, scale, self.X_tilde[rows], weights, signed, p)
 
         out = np.concatenate(self._map(block), axis=1)
         return np.asarray(out.reshape(k * n, p), dtype=np.float64)
@@ -396,16 +476,7 @@ class ReLUJacobian(JacobianOperator):
 
         def block(rows):
             D, scale = self._pattern_rows(rows)
-            X = self.X_tilde[rows]
-            part = np.zeros((m, d, p), dtype=self.compute_dtype)
-            for j in range(k):
-                # B[i, q, c] = Z[j, i, q] X~[i, c]; M = D^T B: (m x b) @ (b x p d~)
-                B = Z[j, rows][:, :, None] * X[:, None, :]
-                M = (D.T @ B.reshape(X.shape[0], p * d)).reshape(m, p, d)
-                part += self.signs[:, j, None, None] * M.transpose(0, 2, 1)
-            if scale is not None:
-                part *= scale
-            return part
+            return rmatmat_rows(D, scale, self.X_tilde[rows], Z[:, rows], self.signs)
 
         # J^T z = sum over blocks, added in block order.
         out = self._sum(block)
@@ -489,26 +560,26 @@ class ReLUJacobian(JacobianOperator):
         float32 GEMM; the input products and weights are float64. Each row block writes
         its rows of the result.
         """
-        n, m, k = self.n_samples, self.n_neurons, self.n_outputs
+        n, k = self.n_samples, self.n_outputs
         outputs, samples = np.divmod(columns, n)
         X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
         signs = self.signs.astype(np.float32)
         # E[:, c] = A[:, j_c] o D[i_c]: the signed pattern of each requested column.
         E = self._pattern01(samples, np.float32) * signs.T[outputs]
-        C = np.empty((k * n, len(columns)))
+        C = np.empty((k, n, len(columns)))
+        X_columns = X_tilde[samples]
+        weights = self.row_weights
+        weights_columns = None if weights is None else weights[samples]
 
         def block(rows):
-            XX = X_tilde[rows] @ X_tilde[samples].T
-            if self.row_weights is not None:
-                XX *= np.outer(self.row_weights[rows], self.row_weights[samples])
-            D = self._pattern01(rows, np.float32)
             first, last = rows.indices(n)[:2]
-            for j in range(k):
-                counts = (D * signs[:, j]) @ E.T
-                C[j * n + first : j * n + last] = XX * (counts.astype(np.float64) / m)
+            C[:, first:last] = count_columns_rows(
+                self._pattern01(rows, np.float32), X_tilde[rows],
+                None if weights is None else weights[rows], X_columns, weights_columns, E,
+                signs)
 
         self._map(block)
-        return C
+        return C.reshape(k * n, len(columns))
 
     def squared_row_norms(self):
         """Diagonal of ``J J^T`` (squared norms of the rows), in O(n (m + d~)) flops.
@@ -571,11 +642,14 @@ class BlockedReLUJacobian(ReLUJacobian):
         Blocks run in parallel threads through joblib from ``2**22`` (row, neuron)
         pairs (below, starting the threads costs more than the product); ``None`` means
         as many threads as BLAS uses. Results do not depend on it.
+    on_rows : callable, default=None
+        Called with each block's row count when the block is done (progress reports).
     """
 
     def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0,
-                 block_rows=512, n_jobs=None):
+                 block_rows=512, n_jobs=None, on_rows=None):
         self._setup(X_tilde, signs, row_weights, dtype)
+        self.on_rows = on_rows
         self.block_rows = max(1, int(block_rows))
         self._jobs = _row_jobs(n_jobs, self.n_samples, self.n_neurons)
         # 1/sqrt(m), applied to each block's (small) result instead of its pattern.
@@ -585,20 +659,19 @@ class BlockedReLUJacobian(ReLUJacobian):
 
         def pack(rows):
             # The bits of 1[x~_i . w_r > beta ||x~_i||] for the block's rows.
-            Z = self.X_tilde[rows] @ W_c.T
-            if shift is not None:
-                Z -= shift[rows, None]
-            return np.packbits(Z > 0, axis=1)
+            return pack_rows(self.X_tilde[rows], W_c, None if shift is None else shift[rows])
 
         self.bits = np.concatenate(self._map(pack))
 
     def _map(self, func):
         """``[func(rows)]`` over consecutive blocks of ``block_rows`` rows, in order."""
-        return block_map(func, self.n_samples, self.block_rows, self._jobs)
+        return block_map(_counted(func, self.n_samples, self.on_rows), self.n_samples,
+                         self.block_rows, self._jobs)
 
     def _sum(self, func):
         # Each part of J^T z is m x d~ x p: summed as they come, never all held.
-        return block_sum(func, self.n_samples, self.block_rows, self._jobs)
+        return block_sum(_counted(func, self.n_samples, self.on_rows), self.n_samples,
+                         self.block_rows, self._jobs)
 
     def _pattern_rows(self, rows):
         return self._pattern01(rows, self.compute_dtype), self._scale

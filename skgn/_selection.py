@@ -150,7 +150,8 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng,
     rows = np.arange(X.shape[0])
     if X.shape[0] > max_rows:
         rows = np.sort(rng.choice(X.shape[0], size=max_rows, replace=False))
-    X_sub, Y_sub = X[rows], Y[rows]
+    # np.asarray gathers the subsample when X is a dask array.
+    X_sub, Y_sub = np.asarray(X[rows]), Y[rows]
     sw = None if sample_weight is None else sample_weight[rows]
     scored = [loo_scores(ntk(s * X_sub, bias=bias, **kernel), Y_sub, alphas, sw,
                          return_eigenvalues=True) for s in input_scales]

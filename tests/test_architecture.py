@@ -17,6 +17,7 @@ ALLOWED = {
     "_network": {"_operators", "_parallel"},
     "_sparse": {"_network", "_operators"},
     "_deep": {"_network", "_operators"},
+    "_dask": {"_network", "_operators"},
     "_losses": set(),
     "_kernels": {"_validation"},
     "_monitor": set(),
@@ -25,7 +26,7 @@ ALLOWED = {
     "_fit_state": set(),
     "_gauss_newton": {"_losses", "_operators", "_preconditioners", "_solvers"},
     "_estimators": {
-        "_cost_model", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
+        "_cost_model", "_dask", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
         "_selection", "_sparse", "_deep",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },

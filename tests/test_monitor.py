@@ -77,6 +77,62 @@ def test_progress_bar(data, capsys):
     assert "Gauss-Newton" in err and f"{reg.n_iter_}/100" in err
 
 
+def test_long_steps_report_their_passes_over_the_row_blocks(data, capsys, monkeypatch):
+    """With row blocks, a step past PROGRESS_AFTER seconds prints its passes over the rows."""
+    from skgn import _monitor
+
+    monkeypatch.setattr(_monitor, "PROGRESS_AFTER", 0.0)
+    monkeypatch.setattr(_monitor, "PROGRESS_EVERY", 0.0)
+    X, y = data
+    reg = SketchedGNRegressor(n_neurons=32, block_size=40, solver="cg", random_state=0,
+                              verbose=1).fit(X, y)
+    progress = [line for line in capsys.readouterr().out.splitlines() if "passes" in line]
+    assert progress and all(f"over the {len(y)} rows" in line for line in progress)
+    # Every step reports, and the passes grow within a step.
+    steps = [int(line.split()[2]) for line in progress]
+    assert set(steps) == set(range(1, reg.n_iter_ + 1))
+    first = [float(line.split("...")[1].split()[0]) for line in progress
+             if int(line.split()[2]) == 1]
+    assert first == sorted(first) and first[-1] > first[0]
+    # Without row blocks (or when silent) nothing is reported inside a step.
+    SketchedGNRegressor(n_neurons=32, solver="cg", random_state=0, verbose=1).fit(X, y)
+    assert "passes" not in capsys.readouterr().out
+    SketchedGNRegressor(n_neurons=32, block_size=40, solver="cg", random_state=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_rows_done_is_throttled_and_feeds_the_bar():
+    from skgn._monitor import FitMonitor
+
+    class Bar:
+        def __init__(self):
+            self.postfix = []
+
+        def set_postfix(self, **kwargs):
+            self.postfix.append(kwargs)
+
+    class Context:
+        def subcontext(self, **kwargs):
+            return self
+
+        def call_on_fit_task_begin(self, **kwargs):
+            pass
+
+    lines, bar = [], Bar()
+    monitor = FitMonitor(callback_context=Context(), verbose=1, progress=bar,
+                         print_fn=lines.append, n_rows=100)
+    monitor.step_begin(1, None)
+    monitor.rows_done(50)  # within PROGRESS_AFTER of the step's start: silent
+    assert lines == [] and bar.postfix == []
+    monitor._started -= 60.0
+    monitor._reported -= 60.0
+    monitor.rows_done(250)
+    assert lines == ["[skgn] step   1  ... 3.0 passes over the 100 rows in 60s"]
+    assert bar.postfix == [{"passes": "3", "refresh": True}]
+    monitor.rows_done(100)  # within PROGRESS_EVERY of the last report: silent
+    assert len(lines) == 1
+
+
 def test_sklearn_callbacks_see_every_step(data):
     callback = pytest.importorskip("sklearn.callback")
 

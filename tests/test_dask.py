@@ -1,0 +1,152 @@
+"""Fitting from dask arrays on a two-process cluster, against the in-memory operators and fits."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skgn import SketchedGNRegressor
+from skgn._network import BlockedReLUJacobian, add_bias_feature
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from skgn._dask import DistributedRows, DistributedTwoLayerReLU  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as c:
+            yield c
+
+
+def _data(n=1200, d=5, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, d))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def _on_workers(client, X, chunk):
+    """A dask array whose chunks are computed and held by the workers."""
+    return client.persist(da.from_array(X, chunks=(chunk, X.shape[1])))
+
+
+OPERATOR_CASES = [
+    {"k": 1, "weighted": False, "dtype": np.float64, "threshold": 0.0, "block_rows": None},
+    {"k": 3, "weighted": True, "dtype": np.float64, "threshold": 0.5, "block_rows": 16},
+    {"k": 2, "weighted": True, "dtype": np.float32, "threshold": 0.0, "block_rows": 16},
+]
+
+
+@pytest.mark.parametrize("case", OPERATOR_CASES)
+def test_distributed_jacobian_matches_the_in_memory_one(client, case):
+    """Products, Gram columns, row norms and outputs equal the blocked operator's."""
+    n, d, m, k = 90, 4, 24, case["k"]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((m, d + 1))
+    signs = rng.choice([-1.0, 1.0], size=(m, k))
+    rw = np.sqrt(rng.uniform(0.5, 2.0, n)) if case["weighted"] else None
+    rows = DistributedRows.from_dask(_on_workers(client, X, 40), 1.0, True, case["dtype"])
+    assert rows.shape == (n, d + 1) and rows.sizes == [40, 40, 10]
+    net = DistributedTwoLayerReLU(signs, dtype=case["dtype"], threshold=case["threshold"],
+                                  block_rows=case["block_rows"])
+    J = net.jacobian(W, rows, row_weights=rw)
+    X_tilde = add_bias_feature(X, True).astype(case["dtype"])
+    ref = BlockedReLUJacobian(W, X_tilde, signs, row_weights=rw, dtype=case["dtype"],
+                              threshold=case["threshold"], block_rows=case["block_rows"] or 40)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if case["dtype"] == np.float64 else {
+        "rtol": 1e-5, "atol": 1e-5}
+    V = rng.standard_normal((J.shape[1], 3))
+    Z = rng.standard_normal((J.shape[0], 2))
+    assert_allclose(J.matmat(V), ref.matmat(V), **tol)
+    assert_allclose(J.rmatmat(Z), ref.rmatmat(Z), **tol)
+    columns = np.array([5, 0, (k - 1) * n + 47, 5, k * n - 1])
+    assert_allclose(J.gram_columns(columns), ref.gram_columns(columns), rtol=1e-12)
+    assert_allclose(J.squared_row_norms(), ref.squared_row_norms(), rtol=1e-12)
+    assert_allclose(J.gram(), ref.gram(), rtol=1e-12, atol=1e-14)
+    assert_allclose(net.predict(W, rows),
+                    type(net).__mro__[1](signs, dtype=case["dtype"],
+                                         threshold=case["threshold"]).predict(W, X_tilde),
+                    **tol)
+    # Dot (adjoint) test of the distributed operator itself.
+    v, z = rng.standard_normal(J.shape[1]), rng.standard_normal(J.shape[0])
+    lhs, rhs = z @ J.matvec(v), J.rmatvec(z) @ v
+    assert abs(lhs - rhs) <= (1e-12 if case["dtype"] == np.float64 else 1e-5) * abs(lhs)
+
+
+def test_fit_from_worker_chunks_matches_the_in_memory_fit(client):
+    """Default path (alpha chosen in fit, CG + Nystrom): the same fit as in memory."""
+    X, y = _data()
+    dX = _on_workers(client, X, 400)
+    est = SketchedGNRegressor(n_neurons=128, random_state=0).fit(dX, y)
+    # In memory with the chunks as row blocks: the same blocks, the same sums.
+    ref = SketchedGNRegressor(n_neurons=128, random_state=0, block_size=400).fit(X, y)
+    assert est.alpha_ == ref.alpha_ and est.n_iter_ == ref.n_iter_
+    assert_allclose(est.weights_, ref.weights_, rtol=1e-8, atol=1e-12)
+    pred = est.predict(dX)
+    assert isinstance(pred, da.Array) and pred.chunks == ((400, 400, 400),)
+    assert_allclose(pred.compute(), ref.predict(X), rtol=1e-8)
+    assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
+
+
+def test_exact_steps_match_the_unblocked_fit(client):
+    """Cholesky steps: the chunked sums differ from one block's only by rounding."""
+    X, y = _data(n=600, seed=1)
+    y2 = np.c_[y, X[:, 3] ** 2]
+    kw = {"n_neurons": 64, "solver": "cholesky", "random_state": 0, "dtype": "float64"}
+    sw = np.random.RandomState(2).uniform(0.5, 2.0, len(y))
+    est = SketchedGNRegressor(**kw).fit(_on_workers(client, X, 250), y2, sample_weight=sw)
+    ref = SketchedGNRegressor(**kw).fit(X, y2, sample_weight=sw)
+    assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
+    assert est.predict(_on_workers(client, X, 250)).shape == (600, 2)
+
+
+def test_dataframe_input_records_feature_names(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y = _data(n=500)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    dframe = client.persist(dd.from_pandas(frame, npartitions=2))
+    est = SketchedGNRegressor(n_neurons=64, random_state=0).fit(dframe, dd.from_array(y))
+    assert list(est.feature_names_in_) == list(frame.columns)
+    ref = SketchedGNRegressor(n_neurons=64, random_state=0).fit(frame, y)
+    assert_allclose(est.predict(dframe).compute(), ref.predict(frame), rtol=1e-6)
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(dframe[list(frame.columns[::-1])])
+
+
+def test_bad_dask_input_gets_clear_errors(client):
+    X, y = _data(n=200)
+    bad = X.copy()
+    bad[17, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        SketchedGNRegressor(n_neurons=16).fit(_on_workers(client, bad, 100), y)
+    with pytest.raises(ValueError, match="same number of samples"):
+        SketchedGNRegressor(n_neurons=16).fit(_on_workers(client, X, 100), y[:-1])
+    with pytest.raises(ValueError, match="2D dask array"):
+        SketchedGNRegressor(n_neurons=16).fit(da.from_array(X[:, 0]), y)
+    with pytest.raises(ValueError, match="early_stopping=True"):
+        SketchedGNRegressor(n_neurons=16, early_stopping=True).fit(
+            _on_workers(client, X, 100), y)
+    with pytest.raises(ValueError, match="depth=2"):
+        SketchedGNRegressor(n_neurons=16, depth=2).fit(_on_workers(client, X, 100), y)
+    est = SketchedGNRegressor(n_neurons=16, random_state=0).fit(_on_workers(client, X, 100), y)
+    with pytest.raises(ValueError, match="expecting 5 features"):
+        est.predict(_on_workers(client, X[:, :4], 100))
+
+
+def test_no_client_names_how_to_start_one(monkeypatch):
+    def no_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    X, y = _data(n=100)
+    with pytest.raises(ValueError, match="Client"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            SketchedGNRegressor(n_neurons=16).fit(da.from_array(X, chunks=50), y)

@@ -6,6 +6,8 @@ Usage::
                                                      # m = 2048) and n = 200,000
                                                      # (d = 5, m = 64)
     python benchmarks/bench_scale.py --skip-million  # without n = 10^6
+    python benchmarks/bench_scale.py --dask          # also fit from a dask array (d = 20,
+                                                     # n <= 10^5 unless --dask-million)
 
 Its own command, not part of ``run.py`` (RESULTS.md states its duration). Each
 configuration runs in a fresh process (``--one``) so that its peak resident memory
@@ -14,6 +16,10 @@ configuration runs in a fresh process (``--one``) so that its peak resident memo
 estimated peak memory (``skgn._cost_model``) exceeds the budget is reported as skipped
 with that estimate. Writes ``benchmarks/scale.md`` and puts the table, with the command,
 in its own section at the end of ``benchmarks/RESULTS.md`` (``run.py`` keeps it).
+
+The dask rows fit the same data from a dask array persisted in 8 row chunks on a
+``LocalCluster`` of 2 worker processes with one thread each (BLAS single-threaded in the
+workers, dask's default); their RSS is the client process's only.
 """
 
 import argparse
@@ -45,18 +51,31 @@ def one(n, d, m, model_name):
     mean, scale = X[:split].mean(0), X[:split].std(0)
     X = (X - mean) / scale
     y = (y - y[:split].mean()) / y[:split].std()
-    if model_name == "skgn":
+    if model_name.startswith("skgn"):
         model = SketchedGNRegressor(m, random_state=0)
     else:
         model = MLPRegressor(random_state=0)
+    if model_name == "skgn-dask":
+        import dask.array as da
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        X_train = client.persist(da.from_array(X[:split], chunks=(-(-split // 8), d)))
+    else:
+        X_train = X[:split]
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X[:split], y[:split])
+        model.fit(X_train, y[:split])
     seconds = time.perf_counter() - start
     out = {"fit": seconds, "r2": float(model.score(X[split:], y[split:])),
            "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
-    if model_name == "skgn":
+    if model_name == "skgn-dask":
+        client.close()
+        cluster.close()
+    if model_name.startswith("skgn"):
         steps = model.history_
         out.update(steps=len(steps), step=float(np.median([h["seconds"] for h in steps])),
                    path=f"{steps[0]['solver']}+{steps[0]['preconditioner']}",
@@ -95,6 +114,15 @@ def targets(found):
             gap = big["r2"] - ref["r2"]
             lines.append(f"| n = 10^6: test R^2 >= (n = 10^5 value) - 0.005 | {gap:+.4f} | "
                          f"{'met' if gap >= -0.005 else 'MISSED'} |")
+    if big is None:
+        lines.append("| n = 10^6 targets (time, RSS, R^2) | not run in this table | "
+                     "not measured |")
+    dask_rows = [(n, found[n, 20, 2048, "skgn-dask"], found[n, 20, 2048, "skgn"])
+                 for n in ns if (n, 20, 2048, "skgn-dask") in found]
+    for n, dask_row, memory_row in dask_rows:
+        lines.append(f"| n = {n}: dask fit / in-memory fit (time), R^2 difference | "
+                     f"{dask_row['fit'] / memory_row['fit']:.2f}, "
+                     f"{dask_row['r2'] - memory_row['r2']:+.4f} | reported |")
     small = found.get((200_000, 5, 64, "skgn"))
     if small is not None:
         lines.append(f"| n = 200,000, d = 5, m = 64: fit time <= 2 min | {small['fit']:.1f} s | "
@@ -105,6 +133,8 @@ def targets(found):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-million", action="store_true")
+    parser.add_argument("--dask", action="store_true")
+    parser.add_argument("--dask-million", action="store_true")
     parser.add_argument("--one", nargs=4, metavar=("N", "D", "M", "MODEL"))
     args = parser.parse_args(argv)
     if args.one:
@@ -115,6 +145,8 @@ def main(argv=None):
     rows, found = [], {}
     for n, d, m in CONFIGS:
         if (n, d, m) == MILLION and args.skip_million:
+            rows.append(f"| {n} | {d} | {m} | skgn (defaults) | | | | | | | not run "
+                        "(--skip-million) |")
             continue
         need, fits = estimate(n, d, m)
         if not fits:
@@ -122,19 +154,24 @@ def main(argv=None):
                         f"cheapest path needs about {need / 2**30:.0f} GiB |")
             print(rows[-1], flush=True)
             continue
-        for name in ("skgn", "mlp"):
+        names = ["skgn", "mlp"]
+        if args.dask and d == 20 and (n < MILLION[0] or args.dask_million):
+            names.insert(1, "skgn-dask")
+        for name in names:
             cmd = [sys.executable, __file__, "--one", str(n), str(d), str(m), name]
             result = json.loads(subprocess.run(cmd, capture_output=True, text=True,
                                                check=True, cwd=HERE).stdout.splitlines()[-1])
             found[n, d, m, name] = result
-            label = "skgn (defaults)" if name == "skgn" else "MLP adam (defaults)"
+            label = {"skgn": "skgn (defaults)", "skgn-dask": "skgn (defaults, dask array)",
+                     "mlp": "MLP adam (defaults)"}[name]
             rows.append(
                 f"| {n} | {d} | {m} | {label} | {result['fit']:.1f} | "
                 f"{result.get('step', float('nan')):.2f} | {result.get('steps', '')} | "
                 f"{result.get('path', '')} | {result['rss_gib']:.2f} | {result['r2']:.4f} | |")
             print(rows[-1], flush=True)
-    command = "python benchmarks/bench_scale.py" + (" --skip-million"
-                                                    if args.skip_million else "")
+    command = "python benchmarks/bench_scale.py" + "".join(
+        f" --{flag.replace('_', '-')}" for flag in ("skip_million", "dask", "dask_million")
+        if getattr(args, flag))
     text = "\n".join([
         f"Command: `{command}` ({time.perf_counter() - start:.0f} s)", "",
         "| n | d | m | method | fit s | median step s | steps | path | peak RSS GiB | "

@@ -57,6 +57,13 @@ class DeepReLU(Network):
         self.n_inputs = int(n_inputs)
         self.depth = int(depth)
         self.reference = None if reference is None else np.asarray(reference, np.float64)
+        # The last forward pass and the reference's outputs, keyed by the identity of the
+        # arrays they were computed from (the Gauss-Newton loop never changes an array in
+        # place): the Jacobian at an accepted trial point reuses the trial's forward pass,
+        # and the reference's outputs on the training inputs are computed once. Each pass
+        # through the m x m layers costs O(n m^2).
+        self._last_forward = None
+        self._reference_outputs = None
 
     @property
     def n_neurons(self):
@@ -116,7 +123,14 @@ class DeepReLU(Network):
         return cls(signs, n_inputs, depth, reference=reference), params
 
     def forward(self, params, X_tilde):
-        """Layer inputs ``H_0 = X~, H_1, ..., H_L`` and patterns ``D_1, ..., D_L``."""
+        """Layer inputs ``H_0 = X~, H_1, ..., H_L`` and patterns ``D_1, ..., D_L``.
+
+        The result for the same ``params`` and ``X_tilde`` objects as the previous call
+        is returned from a cache; the arrays must not be changed in place.
+        """
+        cached = self._last_forward
+        if cached is not None and cached[0] is params and cached[1] is X_tilde:
+            return cached[2], cached[3]
         layers = self.unpack(params)
         c = np.sqrt(2.0 / self.n_neurons)
         H, D = [np.asarray(X_tilde, dtype=np.float64)], []
@@ -126,6 +140,7 @@ class DeepReLU(Network):
                 Z *= c
             D.append(Z > 0)
             H.append(np.maximum(Z, 0.0, out=Z))
+        self._last_forward = (params, X_tilde, H, D)
         return H, D
 
     def predict(self, params, X_tilde):
@@ -133,8 +148,15 @@ class DeepReLU(Network):
         H, _ = self.forward(params, X_tilde)
         out = (H[-1] @ self.signs) / np.sqrt(self.n_neurons)
         if self.reference is not None:
-            H0, _ = self.forward(self.reference, X_tilde)
-            out -= (H0[-1] @ self.signs) / np.sqrt(self.n_neurons)
+            cached = self._reference_outputs
+            if cached is None or cached[0] is not X_tilde:
+                # Not through forward(): the reference must not evict the trained pass.
+                saved = self._last_forward
+                H0, _ = self.forward(self.reference, X_tilde)
+                self._last_forward = saved
+                cached = self._reference_outputs = (
+                    X_tilde, (H0[-1] @ self.signs) / np.sqrt(self.n_neurons))
+            out -= cached[1]
         return out
 
     def jacobian(self, params, X_tilde, row_weights=None):

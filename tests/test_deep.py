@@ -166,3 +166,26 @@ def test_symmetric_deep_network_starts_at_zero_and_keeps_every_layer_gradient():
         K = ntk(X, depth=2, init_scale=0.7)
         errors.append(np.abs(G - K).max() / np.abs(K).max())
     assert errors[1] < 0.5 * errors[0] and errors[1] < 0.1
+
+
+def test_forward_and_reference_caches_follow_their_arrays():
+    """The cached forward pass and reference outputs are those of the arrays passed."""
+    rng = np.random.RandomState(0)
+    X1 = add_bias_feature(rng.standard_normal((15, 3)), True)
+    X2 = add_bias_feature(rng.standard_normal((9, 3)), True)
+    net, p1 = DeepReLU.initialize(rng, 4, 2, n_neurons=12, depth=3)
+    p2 = p1 + 0.3 * rng.standard_normal(p1.shape)
+
+    def fresh():
+        return DeepReLU(net.signs, 4, 3, reference=net.reference)
+
+    H, D = net.forward(p1, X1)
+    assert net.forward(p1, X1)[0] is H  # the same pass, not recomputed
+    assert net.forward(p1.copy(), X1)[0] is not H  # an equal copy is a new key
+    for params, X in [(p2, X1), (p1, X2), (p2, X2), (p1, X1)]:
+        assert_allclose(net.predict(params, X), fresh().predict(params, X), rtol=1e-14,
+                        atol=1e-14)
+        for got, want in zip(net.forward(params, X)[0], fresh().forward(params, X)[0]):
+            assert_allclose(got, want, rtol=1e-14)
+    # Predicting at the reference itself is zero (symmetric init) whatever was cached.
+    assert_allclose(net.predict(net.reference, X2), 0.0, atol=1e-14)

@@ -6,10 +6,12 @@ Usage::
     python benchmarks/bench_deep.py --quick         # m in 512, 1024
     python benchmarks/bench_deep.py --max-log-m 13  # up to m = 8192
 
-A random teacher problem, n = 2,000, d = 20, float64, ``solver='cg'`` with the Nystrom
-preconditioner (500 landmarks), ``alpha=1``, ``input_scale=1``, three Gauss-Newton steps;
-the per-step time is the median of steps 2-3 (step 1 also fits the preconditioner). Only
-the dense path exists (every Jacobian product costs ``O(n m^2)`` for depth 2); the
+A random teacher problem, n = 2,000, d = 20, float64, ``alpha=1``, ``input_scale=1``,
+three Gauss-Newton steps, on the path ``'auto'`` takes (recorded in the table: the exact
+Cholesky step on the tensor-trick Gram at these sizes) and, for comparison, on CG with
+the Nystrom preconditioner (500 landmarks); the per-step time is the median of steps 2-3
+(step 1 also fits the preconditioner). Only the dense path exists (every forward pass and
+Jacobian product costs ``O(n m^2)`` for depth 2, the Gram ``O(n^2 m)`` per layer); the
 exponent in m is the least-squares slope of log time against log m. Peak memory is
 NumPy's allocations (tracemalloc, from a second fit; times come from an untraced
 one). Writes ``benchmarks/deep.md``.
@@ -29,14 +31,17 @@ HERE = Path(__file__).parent
 N, D = 2000, 20
 
 
-def run(X, y, m, depth):
-    model = SketchedGNRegressor(m, depth=depth, solver="cg", preconditioner="nystrom",
-                                alpha=1.0, input_scale=1.0, max_iter=3, tol=0.0,
-                                dtype=np.float64, random_state=0)
+PATHS = {"auto": {}, "cg+nystrom": {"solver": "cg", "preconditioner": "nystrom"}}
+
+
+def run(X, y, m, depth, path):
+    model = SketchedGNRegressor(m, depth=depth, alpha=1.0, input_scale=1.0, max_iter=3,
+                                tol=0.0, dtype=np.float64, random_state=0, **PATHS[path])
     seconds, peak = timed_fit(model, X, y)
     steps = model.history_
     return {"step": float(np.median([h["seconds"] for h in steps[1:]])), "fit": seconds,
-            "peak": peak, "inner": [h["inner_iterations"] for h in steps]}
+            "peak": peak, "inner": [h["inner_iterations"] for h in steps],
+            "path": f"{steps[0]['solver']}+{steps[0]['preconditioner']}"}
 
 
 def main(argv=None):
@@ -49,24 +54,26 @@ def main(argv=None):
     X, y = datasets.teacher(N, d=D, seed=0)
     X = (X - X.mean(0)) / X.std(0)
     y = (y - y.mean()) / y.std()
-    rows, times = [], {1: [], 2: []}
+    rows, times = [], {(depth, path): [] for depth in (1, 2) for path in PATHS}
     for m in ms:
         for depth in (1, 2):
-            r = run(X, y, m, depth)
-            times[depth].append(r["step"])
-            rows.append(f"| {m} | {depth} | {r['step']:.3f} | {r['fit']:.2f} | "
-                        f"{r['peak']:.0f} | {r['inner']} |")
-            print(rows[-1], flush=True)
-    slopes = {depth: float(np.polyfit(np.log(ms), np.log(t), 1)[0]) for depth, t in times.items()}
+            for path in PATHS:
+                r = run(X, y, m, depth, path)
+                times[depth, path].append(r["step"])
+                rows.append(f"| {m} | {depth} | {path} ({r['path']}) | {r['step']:.3f} | "
+                            f"{r['fit']:.2f} | {r['peak']:.0f} | {r['inner']} |")
+                print(rows[-1], flush=True)
+    slopes = {key: float(np.polyfit(np.log(ms), np.log(t), 1)[0]) for key, t in times.items()}
     command = "python benchmarks/bench_deep.py" + (" --quick" if args.quick else "")
     text = "\n".join([
         f"Command: `{command}`", "",
-        f"n = {N}, d = {D}, cg + Nystrom, alpha = 1, float64; step s is the median of "
-        "steps 2-3 (dense path: no low-rank weight maintenance yet).", "",
-        "| m | depth | step s | fit s | peak MiB | inner iterations per step |",
-        "|---|---|---|---|---|---|", *rows, "",
-        f"Exponent of the per-step time in m: depth 1 {slopes[1]:.2f}, depth 2 "
-        f"{slopes[2]:.2f}.", "",
+        f"n = {N}, d = {D}, alpha = 1, float64; step s is the median of steps 2-3 (dense "
+        "path: no low-rank weight maintenance yet).", "",
+        "| m | depth | path | step s | fit s | peak MiB | inner iterations per step |",
+        "|---|---|---|---|---|---|---|", *rows, "",
+        "Exponent of the per-step time in m: " + "; ".join(
+            f"depth {depth}, {path} {slope:.2f}" for (depth, path), slope in slopes.items())
+        + ".", "",
     ])
     (HERE / "deep.md").write_text(text)
     print(text)

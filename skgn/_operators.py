@@ -312,12 +312,17 @@ class MixedRowsJacobian(JacobianOperator):
         return self._gram
 
     def _gram_columns(self, columns):
-        """Columns of ``J_H J_H^T`` from ``k`` inner Gram columns per requested column."""
+        """Columns of ``J_H J_H^T`` from the ``k`` inner Gram columns of each requested sample.
+
+        The ``k`` columns of one sample (all its outputs) share those inner columns, so
+        they are computed once per distinct sample.
+        """
         k, n = self.n_outputs, self.n_samples
         outputs, samples = np.divmod(np.asarray(columns), n)
-        # Inner columns (b, q) for every output b of every requested sample q.
-        inner_cols = (np.arange(k)[:, None] * n + samples[None, :]).ravel()
-        C = self.inner.gram_columns(inner_cols).reshape(k, n, k, len(samples))
+        distinct, inverse = np.unique(samples, return_inverse=True)
+        # Inner columns (b, q) for every output b of every distinct requested sample q.
+        inner_cols = (np.arange(k)[:, None] * n + distinct[None, :]).ravel()
+        C = self.inner.gram_columns(inner_cols).reshape(k, n, k, len(distinct))[..., inverse]
         L = self.factors
         # C_H[(j, i), c] = sum_{a, b} L_i[j, a] K[(a, i), (b, q_c)] L_{q_c}[l_c, b]
         right = L[samples, outputs, :]  # (c, b)

@@ -252,6 +252,11 @@ class SketchPreconditioner(Preconditioner):
 class NystromPreconditioner(Preconditioner):
     """Nystrom preconditioner from ``n_landmarks`` uniformly sampled columns of ``K``.
 
+    For a Jacobian with mixed rows (:class:`~skgn._operators.MixedRowsJacobian`, the
+    multiclass curvature), whose ``k_out`` columns of one sample cost as much as one of
+    them, the landmarks are ``ceil(n_landmarks / k_out)`` uniformly sampled samples with
+    all their outputs.
+
     With ``C = K[:, L]`` (tensor trick, ``n k (m + d)`` flops for ``k`` landmarks) and
     ``W = K[L, L]``, ``K_hat = C W^+ C^T = B B^T`` with ``B = C W^{-1/2}`` (n x k). The
     preconditioner ``M = B B^T + lam I`` has the symmetric square root ``R`` with
@@ -299,7 +304,16 @@ class NystromPreconditioner(Preconditioner):
         n = J.shape[0]
         k = min(int(self.n_landmarks), n)
         rng = check_random_state(self.random_state)
-        self.landmarks_ = np.sort(rng.choice(n, size=k, replace=False))
+        if "mixed_rows" in J.capabilities and J.n_outputs > 1:
+            # Mixed rows (multiclass curvature): the k_out columns of one sample cost as
+            # much as one, so the landmarks are whole samples, ceil(k / k_out) of them.
+            samples = rng.choice(J.n_samples, size=min(J.n_samples, -(-k // J.n_outputs)),
+                                 replace=False)
+            self.landmarks_ = np.sort(
+                (np.arange(J.n_outputs)[:, None] * J.n_samples + samples).ravel())
+        else:
+            self.landmarks_ = np.sort(rng.choice(n, size=k, replace=False))
+        k = len(self.landmarks_)
         C = J.gram_columns(self.landmarks_)
         evals, evecs = linalg.eigh(C[self.landmarks_])
         keep = evals > evals.max() * k * np.finfo(np.float64).eps

@@ -115,7 +115,8 @@ def test_mixed_rows_jacobian_matches_dense(kron):
     assert_allclose(JH.rmatmat(Z), expected.T @ Z, rtol=1e-12, atol=1e-13)
     K = expected @ expected.T
     assert_allclose(JH.squared_row_norms(), np.diag(K), rtol=1e-11)
-    columns = [0, 7, k * n - 1]
+    # Unsorted, with two outputs of sample 7 and a repeated column.
+    columns = [n + 7, 0, 7, k * n - 1, 7]
     assert_allclose(JH.gram_columns(columns), K[:, columns], rtol=1e-11, atol=1e-12)
     assert_allclose(JH.gram(), K, rtol=1e-11, atol=1e-12)
     assert_allclose(JH.normal_matrix(), expected.T @ expected, rtol=1e-11, atol=1e-12)

@@ -217,3 +217,26 @@ def test_nystrom_inverse_root_equals_the_svd_formula(lam):
     M = np.linalg.inv(R_inv @ R_inv)
     assert_allclose(M, pre.factor_ @ pre.factor_.T + lam * np.eye(50), rtol=1e-6,
                     atol=1e-8 * np.abs(M).max())
+
+
+def test_nystrom_takes_whole_samples_on_mixed_rows():
+    """Multiclass curvature: landmarks are all k outputs of ceil(n_landmarks / k) samples."""
+    from skgn._network import TwoLayerReLU
+    from skgn._operators import MixedRowsJacobian
+
+    rng = np.random.default_rng(5)
+    n, k = 40, 3
+    X_tilde = np.hstack([rng.standard_normal((n, 3)), np.ones((n, 1))])
+    J = TwoLayerReLU(rng.choice([-1.0, 1.0], size=(30, k))).jacobian(
+        rng.standard_normal((30, 4)), X_tilde)
+    JH = MixedRowsJacobian(J, rng.standard_normal((n, k, k)))
+    pre = NystromPreconditioner(n_landmarks=10, random_state=0).fit(JH, 0.5)
+    outputs, samples = np.divmod(pre.landmarks_, n)
+    assert len(set(samples)) == 4 and len(pre.landmarks_) == 12
+    for sample in set(samples):
+        assert sorted(outputs[samples == sample]) == list(range(k))
+    # Still the Nystrom approximation of the mixed Gram on those columns.
+    K = JH.gram()
+    C = K[:, pre.landmarks_]
+    K_hat = C @ np.linalg.pinv(C[pre.landmarks_]) @ C.T
+    assert_allclose(pre.factor_ @ pre.factor_.T, K_hat, rtol=1e-6, atol=1e-8)

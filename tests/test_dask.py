@@ -92,6 +92,7 @@ def test_fit_from_worker_chunks_matches_the_in_memory_fit(client):
     assert isinstance(pred, da.Array) and pred.chunks == ((400, 400, 400),)
     assert_allclose(pred.compute(), ref.predict(X), rtol=1e-8)
     assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
+    assert_allclose(est.score(dX, y), ref.score(X, y), rtol=1e-10)
 
 
 def test_exact_steps_match_the_unblocked_fit(client):

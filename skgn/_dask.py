@@ -31,7 +31,6 @@ from ._network import (
     rmatmat_rows,
     thresholds,
 )
-from ._operators import JacobianOperator
 
 
 def is_dask_collection(obj):
@@ -431,45 +430,27 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
 
     def __init__(self, W, rows, signs, row_weights=None, dtype=np.float64, threshold=0.0,
                  block_rows=None, on_rows=None):
-        n, d = rows.shape
-        self.on_rows = on_rows
-        m, k = np.shape(signs)
-        self.rows = rows
-        self.compute_dtype = dtype = np.dtype(dtype)
-        self.signs = np.asarray(signs, dtype=dtype)
-        self.row_weights = None if row_weights is None else np.asarray(row_weights, np.float64)
-        self._row_weights_c = (None if row_weights is None
-                               else self.row_weights.astype(dtype, copy=False))
-        self.n_samples, self.n_inputs = n, d
-        self.n_neurons, self.n_outputs = m, k
-        self.block_rows = block_rows
-        self._gram = None
-        self._scale = dtype.type(1.0 / np.sqrt(m))
-        JacobianOperator.__init__(self, shape=(k * n, m * d))
+        self._setup_shape(rows.shape, signs, row_weights, dtype)
+        self.rows, self.block_rows, self.on_rows = rows, block_rows, on_rows
+        dtype = self.compute_dtype
+        self._scale = dtype.type(1.0 / np.sqrt(self.n_neurons))
         self.bits = rows.map(_pack_chunk, W=np.asarray(W, dtype=dtype),
                              threshold=float(threshold), block_rows=block_rows)
         self._weights_c = rows.split(self._row_weights_c)
 
     def _matmat(self, V):
-        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
-        p = V.shape[1]
-        # V[:, q] = vec(V_q); Vs[r, q, :] = V_q[r, :]
-        Vs = np.asarray(V, dtype=self.compute_dtype).reshape(m, d, p).transpose(0, 2, 1)
-        signed = [(self.signs[:, j, None, None] * Vs).reshape(m, p * d) for j in range(k)]
+        n, k, p = self.n_samples, self.n_outputs, V.shape[1]
         parts = self.rows.gather(_matmat_chunk, self.bits, self._weights_c,
-                                 signed=signed,
-                                 p=p, scale=self._scale, block_rows=self.block_rows)
+                                 signed=self._signed_operands(V), p=p, scale=self._scale,
+                                 block_rows=self.block_rows)
         self._report()
         out = np.concatenate(parts, axis=1)
         return np.asarray(out.reshape(k * n, p), dtype=np.float64)
 
     def _rmatmat(self, Z):
-        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
-        p = Z.shape[1]
-        Z = np.asarray(Z, dtype=self.compute_dtype).reshape(k, n, p)
-        if self._row_weights_c is not None:
-            Z = Z * self._row_weights_c[None, :, None]
-        parts = self.rows.gather(_rmatmat_chunk, self.bits, self.rows.split(Z, axis=1),
+        d, m, p = self.n_inputs, self.n_neurons, Z.shape[1]
+        parts = self.rows.gather(_rmatmat_chunk, self.bits,
+                                 self.rows.split(self._weighted_outputs(Z), axis=1),
                                  signs=self.signs, scale=self._scale,
                                  block_rows=self.block_rows)
         self._report()

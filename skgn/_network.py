@@ -417,10 +417,14 @@ class ReLUJacobian(JacobianOperator):
 
     def _setup(self, X_tilde, signs, row_weights, dtype):
         """Store the inputs, signs and row weights in the compute precision; set the shape."""
-        n, d = X_tilde.shape
-        m, k = signs.shape
-        self.compute_dtype = dtype = np.dtype(dtype)
         self.X_tilde = np.asarray(X_tilde, dtype=dtype)
+        self._setup_shape(X_tilde.shape, signs, row_weights, dtype)
+
+    def _setup_shape(self, input_shape, signs, row_weights, dtype):
+        """Store the signs and row weights in the compute precision; set the shape."""
+        n, d = input_shape
+        m, k = np.shape(signs)
+        self.compute_dtype = dtype = np.dtype(dtype)
         self.signs = np.asarray(signs, dtype=dtype)
         self.row_weights = None if row_weights is None else np.asarray(row_weights, np.float64)
         # The weights in the compute precision, for the products (float64 for the Gram).
@@ -452,12 +456,25 @@ class ReLUJacobian(JacobianOperator):
         """Rows ``rows`` of the 0/1 pattern in ``dtype``."""
         return (self.pattern[rows] > 0).astype(dtype)
 
-    def _matmat(self, V):
-        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
-        p = V.shape[1]
+    def _signed_operands(self, V):
+        """``[A[:, j] o V_q for all q]`` as ``(m, p d~)`` matrices, one per output ``j``."""
+        d, m, p = self.n_inputs, self.n_neurons, V.shape[1]
         # V[:, q] = vec(V_q); Vs[r, q, :] = V_q[r, :]
         Vs = np.asarray(V, dtype=self.compute_dtype).reshape(m, d, p).transpose(0, 2, 1)
-        signed = [(self.signs[:, j, None, None] * Vs).reshape(m, p * d) for j in range(k)]
+        return [(self.signs[:, j, None, None] * Vs).reshape(m, p * d)
+                for j in range(self.n_outputs)]
+
+    def _weighted_outputs(self, Z):
+        """``Z`` as ``(k, n, p)`` in the compute precision, times the row weights."""
+        Z = np.asarray(Z, dtype=self.compute_dtype).reshape(
+            self.n_outputs, self.n_samples, Z.shape[1])
+        if self._row_weights_c is not None:
+            Z = Z * self._row_weights_c[None, :, None]
+        return Z
+
+    def _matmat(self, V):
+        n, k, p = self.n_samples, self.n_outputs, V.shape[1]
+        signed = self._signed_operands(V)
 
         def block(rows):
             D, scale = self._pattern_rows(rows)
@@ -468,11 +485,8 @@ class ReLUJacobian(JacobianOperator):
         return np.asarray(out.reshape(k * n, p), dtype=np.float64)
 
     def _rmatmat(self, Z):
-        n, d, m, k = self.n_samples, self.n_inputs, self.n_neurons, self.n_outputs
-        p = Z.shape[1]
-        Z = np.asarray(Z, dtype=self.compute_dtype).reshape(k, n, p)
-        if self._row_weights_c is not None:
-            Z = Z * self._row_weights_c[None, :, None]
+        d, m, p = self.n_inputs, self.n_neurons, Z.shape[1]
+        Z = self._weighted_outputs(Z)
 
         def block(rows):
             D, scale = self._pattern_rows(rows)

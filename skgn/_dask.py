@@ -30,7 +30,9 @@ from ._network import (
     pack_rows,
     rmatmat_rows,
     thresholds,
+    unpack_rows,
 )
+from ._parallel import ordered_sum
 
 
 def is_dask_collection(obj):
@@ -214,10 +216,6 @@ def _blocks(n_rows, block_rows):
     return gen_batches(n_rows, block_rows or max(n_rows, 1))
 
 
-def _unpack(bits, rows, n_neurons, dtype):
-    return np.unpackbits(bits[rows], axis=1, count=n_neurons).astype(dtype)
-
-
 def _inputs_chunk(X, input_scale, fit_intercept, dtype):
     return add_bias_feature(X, fit_intercept, bias=1.0 / input_scale).astype(dtype, copy=False)
 
@@ -236,28 +234,23 @@ def _pack_chunk(X, W, threshold, block_rows):
 def _matmat_chunk(X, bits, weights, signed, p, scale, block_rows):
     m = signed[0].shape[0]
     return np.concatenate(
-        [matmat_rows(_unpack(bits, b, m, X.dtype), scale, X[b],
+        [matmat_rows(unpack_rows(bits, b, m, X.dtype), scale, X[b],
                      None if weights is None else weights[b], signed, p)
          for b in _blocks(len(X), block_rows)], axis=1)
 
 
 def _rmatmat_chunk(X, bits, Z, signs, scale, block_rows):
     m = signs.shape[0]
-    total = None
-    for b in _blocks(len(X), block_rows):
-        part = rmatmat_rows(_unpack(bits, b, m, X.dtype), scale, X[b], Z[:, b], signs)
-        if total is None:
-            total = part
-        else:
-            total += part
-    return total
+    return ordered_sum(rmatmat_rows(unpack_rows(bits, b, m, X.dtype), scale, X[b], Z[:, b],
+                                    signs)
+                       for b in _blocks(len(X), block_rows))
 
 
 def _counts_chunk(X, bits, weights, X_columns, weights_columns, E, signs, block_rows):
     X = np.asarray(X, dtype=np.float64)
     m = signs.shape[0]
     return np.concatenate(
-        [count_columns_rows(_unpack(bits, b, m, np.float32), X[b],
+        [count_columns_rows(unpack_rows(bits, b, m, np.float32), X[b],
                             None if weights is None else weights[b], X_columns,
                             weights_columns, E, signs)
          for b in _blocks(len(X), block_rows)], axis=1)
@@ -265,13 +258,13 @@ def _counts_chunk(X, bits, weights, X_columns, weights_columns, E, signs, block_
 
 def _norms_chunk(X, bits, n_neurons):
     X = np.asarray(X, dtype=np.float64)
-    counts = np.count_nonzero(np.unpackbits(bits, axis=1, count=n_neurons), axis=1)
+    counts = np.count_nonzero(unpack_rows(bits, slice(None), n_neurons, np.uint8), axis=1)
     return np.einsum("ic,ic->i", X, X), counts
 
 
 def _rows_chunk(X, bits, rows, n_neurons):
     return (np.asarray(X[rows], dtype=np.float64),
-            np.unpackbits(bits[rows], axis=1, count=n_neurons).astype(np.float32))
+            unpack_rows(bits, rows, n_neurons, np.float32))
 
 
 class DistributedRows:
@@ -455,9 +448,7 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
                                  block_rows=self.block_rows)
         self._report()
         # J^T z = sum of the chunks' parts, added in chunk order.
-        out = parts[0].copy()
-        for part in parts[1:]:
-            out += part
+        out = ordered_sum(parts)
         return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
     def _gram_columns_counts(self, columns):

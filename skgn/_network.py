@@ -87,6 +87,11 @@ def thresholds(X_tilde, threshold):
 # (skgn._dask) call the same functions on the workers, so both compute the same numbers.
 
 
+def unpack_rows(bits, rows, n_neurons, dtype):
+    """Rows ``rows`` of a bit-packed 0/1 pattern (``np.packbits``) as ``dtype``."""
+    return np.unpackbits(bits[rows], axis=1, count=n_neurons).astype(dtype, copy=False)
+
+
 def forward_rows(X, W, signs, threshold):
     """``relu(X~ W^T - beta ||x~||) A`` for a block of rows (unscaled by ``1/sqrt(m)``)."""
     Z = X @ W.T
@@ -691,7 +696,7 @@ class BlockedReLUJacobian(ReLUJacobian):
         return self._pattern01(rows, self.compute_dtype), self._scale
 
     def _pattern01(self, rows, dtype):
-        return np.unpackbits(self.bits[rows], axis=1, count=self.n_neurons).astype(dtype)
+        return unpack_rows(self.bits, rows, self.n_neurons, dtype)
 
     def _fired_fraction(self):
         counts = np.concatenate(self._map(

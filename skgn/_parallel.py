@@ -37,14 +37,7 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
     results : list
         One result per block, in order.
     """
-    blocks = list(gen_batches(n_items, block_size))
-    if n_jobs in (None, 1) or len(blocks) == 1:
-        return [func(b, **arrays) for b in blocks]
-    n_workers = min(len(blocks), effective_n_jobs(n_jobs))
-    with threadpool_limits(limits=max(1, (os.cpu_count() or 1) // n_workers)):
-        return Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(func)(b, **arrays) for b in blocks
-        )
+    return list(_block_results(func, n_items, block_size, n_jobs, **arrays))
 
 
 def block_sum(func, n_items, block_size, n_jobs=None):
@@ -71,20 +64,43 @@ def block_sum(func, n_items, block_size, n_jobs=None):
     total : ndarray
         ``func(block_1) + func(block_2) + ...``, left to right.
     """
+    return ordered_sum(_block_results(func, n_items, block_size, n_jobs))
+
+
+def _block_results(func, n_items, block_size, n_jobs, **arrays):
+    """Yield ``func(block, **arrays)`` for consecutive blocks, in block order.
+
+    In the calling thread for ``n_jobs`` None or 1 (or one block); otherwise joblib
+    threads, with BLAS limited so that the workers share the cores, while the results
+    are consumed.
+    """
     blocks = list(gen_batches(n_items, block_size))
     if n_jobs in (None, 1) or len(blocks) == 1:
-        parts = (func(b) for b in blocks)
-        total = next(parts).copy()
-        for part in parts:
-            total += part
-        return total
+        yield from (func(b, **arrays) for b in blocks)
+        return
     n_workers = min(len(blocks), effective_n_jobs(n_jobs))
     with threadpool_limits(limits=max(1, (os.cpu_count() or 1) // n_workers)):
-        parts = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-            delayed(func)(b) for b in blocks)
-        total = next(parts).copy()
-        for part in parts:
-            total += part
+        yield from Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+            delayed(func)(b, **arrays) for b in blocks)
+
+
+def ordered_sum(parts):
+    """``parts[0] + parts[1] + ...`` added left to right into a copy of the first.
+
+    Parameters
+    ----------
+    parts : iterable of ndarray
+        At least one array, all of one shape; consumed one at a time.
+
+    Returns
+    -------
+    total : ndarray
+        The sum, whose rounding depends only on the order of ``parts``.
+    """
+    parts = iter(parts)
+    total = next(parts).copy()
+    for part in parts:
+        total += part
     return total
 
 

@@ -17,7 +17,7 @@ ALLOWED = {
     "_network": {"_operators", "_parallel"},
     "_sparse": {"_network", "_operators"},
     "_deep": {"_network", "_operators"},
-    "_dask": {"_network"},
+    "_dask": {"_network", "_parallel"},
     "_losses": set(),
     "_kernels": {"_validation"},
     "_monitor": set(),

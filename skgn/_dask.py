@@ -231,11 +231,11 @@ def _pack_chunk(X, W, threshold, block_rows):
                            for b in _blocks(len(X), block_rows)])
 
 
-def _matmat_chunk(X, bits, weights, signed, p, scale, block_rows):
-    m = signed[0].shape[0]
+def _matmat_chunk(X, bits, weights, signs, Vs, signed, scale, block_rows):
+    m = signs.shape[0]
     return np.concatenate(
         [matmat_rows(unpack_rows(bits, b, m, X.dtype), scale, X[b],
-                     None if weights is None else weights[b], signed, p)
+                     None if weights is None else weights[b], signs, Vs, signed)
          for b in _blocks(len(X), block_rows)], axis=1)
 
 
@@ -433,8 +433,9 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
 
     def _matmat(self, V):
         n, k, p = self.n_samples, self.n_outputs, V.shape[1]
+        Vs, signed = self._right_operands(V)
         parts = self.rows.gather(_matmat_chunk, self.bits, self._weights_c,
-                                 signed=self._signed_operands(V), p=p, scale=self._scale,
+                                 signs=self.signs, Vs=Vs, signed=signed, scale=self._scale,
                                  block_rows=self.block_rows)
         self._report()
         out = np.concatenate(parts, axis=1)

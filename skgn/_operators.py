@@ -322,12 +322,15 @@ class MixedRowsJacobian(JacobianOperator):
         distinct, inverse = np.unique(samples, return_inverse=True)
         # Inner columns (b, q) for every output b of every distinct requested sample q.
         inner_cols = (np.arange(k)[:, None] * n + distinct[None, :]).ravel()
-        C = self.inner.gram_columns(inner_cols).reshape(k, n, k, len(distinct))[..., inverse]
+        C = self.inner.gram_columns(inner_cols).reshape(k * n, k, len(distinct))
         L = self.factors
         # C_H[(j, i), c] = sum_{a, b} L_i[j, a] K[(a, i), (b, q_c)] L_{q_c}[l_c, b]
-        right = L[samples, outputs, :]  # (c, b)
-        inner = np.einsum("aibc,cb->aic", C, right)
-        return np.einsum("ija,aic->jic", L, inner).reshape(k * n, len(samples))
+        # right[u, (a, i), l] = sum_b K[(a, i), (b, q_u)] L_{q_u}[l, b], per distinct sample u
+        right = C.transpose(2, 0, 1) @ L[distinct].transpose(0, 2, 1)
+        inner = right[inverse, :, outputs].reshape(len(samples), k, n)
+        # mixed[i, j, c] = sum_a L_i[j, a] inner[c, a, i]
+        mixed = L @ inner.transpose(2, 1, 0)
+        return mixed.transpose(1, 0, 2).reshape(k * n, len(samples))
 
     def squared_row_norms(self):
         """Diagonal of ``J_H J_H^T`` from the per-sample ``k x k`` blocks of ``K``.

@@ -39,6 +39,8 @@ OPERATOR_CASES = [
     {"k": 1, "weighted": False, "dtype": np.float64, "threshold": 0.0, "block_rows": None},
     {"k": 3, "weighted": True, "dtype": np.float64, "threshold": 0.5, "block_rows": 16},
     {"k": 2, "weighted": True, "dtype": np.float32, "threshold": 0.0, "block_rows": 16},
+    # Many outputs: the products go vector by vector (outer_form).
+    {"k": 6, "weighted": False, "dtype": np.float32, "threshold": 0.0, "block_rows": 16},
 ]
 
 

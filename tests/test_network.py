@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skgn._network import BlockedReLUJacobian, TwoLayerReLU, add_bias_feature
+from skgn._network import BlockedReLUJacobian, TwoLayerReLU, add_bias_feature, outer_form
 
 
 def _problem(n=7, d=3, m=10, k=1, weighted=False, seed=0):
@@ -34,6 +34,8 @@ CASES = [
     {"k": 1, "weighted": False},
     {"k": 1, "weighted": True},
     {"k": 3, "weighted": True},
+    # k d~ > 2 (d~ + k): the products go vector by vector (outer_form).
+    {"k": 6, "weighted": True},
 ]
 
 
@@ -170,6 +172,7 @@ BLOCKED = [
     {"k": 1, "weighted": False, "threshold": 0.0, "n_jobs": None},
     {"k": 3, "weighted": True, "threshold": 0.0, "n_jobs": 2},
     {"k": 2, "weighted": True, "threshold": 0.4, "n_jobs": None},
+    {"k": 6, "weighted": True, "threshold": 0.4, "n_jobs": 2},
 ]
 
 
@@ -234,3 +237,28 @@ def test_blocked_float32_products_match_unblocked_float32():
     assert_allclose(blocked.rmatvec(z), whole.rmatvec(z), rtol=1e-5, atol=1e-5)
     # Co-firing counts are exact in float32: the Gram columns are double precision.
     assert_allclose(blocked.gram_columns([3, 60]), whole.gram()[:, [3, 60]], rtol=1e-12)
+
+
+def test_outer_form_only_from_three_outputs():
+    """The per-output form for one or two outputs, the outer form for many (cost rule)."""
+    assert not any(outer_form(k, d) for k in (1, 2) for d in range(1, 200))
+    assert outer_form(3, 11) and outer_form(10, 65) and outer_form(6, 4)
+    assert not outer_form(3, 5) and not outer_form(3, 4)
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_both_product_forms_agree(k, monkeypatch):
+    """The outer and per-output forms give the same products (to rounding)."""
+    import skgn._network as network
+
+    X_tilde, W, signs, rw = _problem(n=40, d=8, m=30, k=k, weighted=True)
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw)
+    rng = np.random.default_rng(3)
+    V = rng.standard_normal((J.shape[1], 3))
+    Z = rng.standard_normal((J.shape[0], 2))
+    products = []
+    for outer in (False, True):
+        monkeypatch.setattr(network, "outer_form", lambda k, d, outer=outer: outer)
+        products.append((J.matmat(V), J.rmatmat(Z)))
+    assert_allclose(products[0][0], products[1][0], rtol=1e-12, atol=1e-14)
+    assert_allclose(products[0][1], products[1][1], rtol=1e-12, atol=1e-14)

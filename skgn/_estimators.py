@@ -22,7 +22,7 @@ from ._gauss_newton import INNER_RTOL_MAX, gauss_newton
 from ._losses import SquaredLoss
 from ._monitor import CallbackSupportMixin, build_monitor, split_validation, with_callbacks
 from ._deep import DeepReLU
-from ._network import TwoLayerReLU, add_bias_feature
+from ._network import TwoLayerReLU, add_bias_feature, tile_rows
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
 from ._parallel import blas_threads_for, single_blas_thread
 from ._preconditioners import PRECONDITIONERS, make_preconditioner
@@ -157,15 +157,17 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
 
     ``'auto'``: all rows while the float pattern (``n m`` values of ``dtype``) takes at
     most scikit-learn's ``working_memory``, else blocks whose unpacked pattern takes
-    about ``_BLOCK_BYTES`` (at least ``_MIN_BLOCK_ROWS`` rows). A number at least
-    ``n_samples`` also means all rows.
+    about ``_BLOCK_BYTES`` (at least ``_MIN_BLOCK_ROWS`` rows). Blocks are whole tiles
+    (:func:`~skgn._network.tile_rows`): a number, and the cache-sized size, are rounded
+    up to a multiple of the tile.
     """
     if block_size == "auto":
         itemsize = np.dtype(dtype).itemsize
         if n_samples * n_neurons * itemsize <= get_config()["working_memory"] * 2**20:
             return None
         block_size = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (n_neurons * (itemsize + 1)))
-    return None if block_size >= n_samples else int(block_size)
+    tile = tile_rows(n_neurons)
+    return -(-int(block_size) // tile) * tile
 
 
 def _is_float32(dtype):
@@ -252,9 +254,10 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if distributed:
             X_tilde = _dask.DistributedRows.from_dask(X, state.input_scale, p["fit_intercept"],
                                                       p["dtype"])
+            # Inside a chunk the blocks are tiles: the in-memory fit's BLAS calls.
             network = _dask.DistributedTwoLayerReLU(
                 state.output_signs, dtype=p["dtype"], threshold=state.shift * p["init_scale"],
-                block_rows=p["block_size"])
+                block_rows=None if p["block_size"] is None else tile_rows(p["n_neurons"]))
         else:
             X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
             network, X_tilde = self._network(p, state, X_tilde)
@@ -342,8 +345,10 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if pattern == "dense":
             # Cast the inputs to the compute precision once, not in every product.
             X_tilde = X_tilde.astype(p["dtype"], copy=False)
+            tiles = None if p["block_size"] is None else tile_rows(p["n_neurons"])
             return TwoLayerReLU(state.output_signs, dtype=p["dtype"], threshold=threshold,
-                                block_rows=p["block_size"], n_jobs=p["n_jobs"]), X_tilde
+                                block_rows=p["block_size"], n_jobs=p["n_jobs"],
+                                tile_rows=tiles), X_tilde
         index = None
         if pattern == "indexed":
             index = FiredNeuronIndex(X_tilde, state.weights, threshold,
@@ -557,16 +562,19 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         ``benchmarks/RESULTS.md`` (float32 section).
     block_size : 'auto' or int, default='auto'
         Rows per block of the two-layer network's ``n x m`` work in ``fit`` (the
-        pre-activations, the activation pattern and the Jacobian products). Below the
-        number of training rows, the pattern is kept as bits (``n m / 8`` bytes instead
-        of ``4 n m`` or ``8 n m``) and every product runs over row blocks, in parallel
-        with ``n_jobs``; the flops are the same, and each product also unpacks its
-        blocks' bits. ``'auto'`` keeps the whole pattern as floats while it takes at most
-        scikit-learn's ``working_memory`` (``sklearn.set_config``, 1024 MiB by default)
-        and otherwise uses cache-sized blocks of about 4 MiB. Results do not depend on
-        the block size beyond rounding (predictions to ``1e-10`` relative on the direct
-        and well-preconditioned paths, tested). The sparse patterns of the shifted ReLU
-        and deeper networks ignore it.
+        pre-activations, the activation pattern and the Jacobian products). With blocks
+        the pattern is kept as bits (``n m / 8`` bytes instead of ``4 n m`` or ``8 n m``)
+        and every product runs over row blocks, in parallel with ``n_jobs``; the flops
+        are the same, and each product also unpacks its blocks' bits. ``'auto'`` keeps
+        the whole pattern as floats (no blocks) while it takes at most scikit-learn's
+        ``working_memory`` (``sklearn.set_config``, 1024 MiB by default) and otherwise
+        uses cache-sized blocks of about 4 MiB. Inside a block the work goes by tiles of
+        ``max(256, 2**18 // n_neurons)`` rows (a multiple of 256; a number is rounded up
+        to whole tiles): every BLAS call covers one tile and ``J^T z`` adds the tiles'
+        parts in row order, so with blocks the results do not depend on the block size
+        or ``n_jobs`` (bit for bit in the tests, which ask ``1e-10``, on the default
+        inexact path too). The float pattern's single GEMMs round differently. The
+        sparse patterns of the shifted ReLU and deeper networks ignore it.
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps (accepted or rejected).
     tol : float, default=3e-3

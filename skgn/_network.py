@@ -25,6 +25,31 @@ from ._parallel import blas_thread_count, block_map, block_sum
 _PARALLEL_PAIRS = 2**22
 
 
+# Rows per tile of the blocked products: about 2**18 pattern values (1 MiB in float32),
+# at least 256 rows. Every BLAS call of a blocked product covers one tile, and the parts
+# of J^T z are added tile by tile in row order, so the rounding is fixed by the tiles,
+# which depend on n and m only: results do not depend on the block size or n_jobs.
+_TILE_PAIRS = 2**18
+_MIN_TILE_ROWS = 256
+
+
+def tile_rows(n_neurons):
+    """Rows per tile of the blocked products for width ``n_neurons`` (a multiple of 256).
+
+    Parameters
+    ----------
+    n_neurons : int
+        Hidden width ``m``.
+
+    Returns
+    -------
+    rows : int
+        ``max(256, 2**18 // m)`` rounded down to a multiple of 256.
+    """
+    per_tile = _TILE_PAIRS // max(int(n_neurons), 1)
+    return max(_MIN_TILE_ROWS, per_tile // _MIN_TILE_ROWS * _MIN_TILE_ROWS)
+
+
 def _row_jobs(n_jobs, n_rows, n_neurons):
     """Threads for row blocks over ``n_rows x n_neurons`` pairs (``None``: one).
 
@@ -281,10 +306,13 @@ class TwoLayerReLU(Network):
         homogeneous (the input scale keeps its meaning) and every sample fires the same
         fraction of neurons, as for the unit-norm inputs of the sparse-training papers.
     block_rows : int, default=None
-        Rows per block of the ``n x m`` products: with fewer rows than the inputs, the
-        outputs are computed block by block and the Jacobian is a
-        :class:`BlockedReLUJacobian` (bit-packed pattern); ``None`` computes on all rows
-        at once with a float pattern (:class:`ReLUJacobian`).
+        Rows per block of the ``n x m`` products: the outputs are computed block by
+        block and the Jacobian is a :class:`BlockedReLUJacobian` (bit-packed pattern);
+        ``None`` computes on all rows at once with a float pattern
+        (:class:`ReLUJacobian`).
+    tile_rows : int, default=None
+        Rows per BLAS call inside a block (:func:`tile_rows`), ``block_rows`` a multiple
+        of it; ``None`` makes each block one tile.
     n_jobs : int, default=None
         Threads for the row blocks (joblib) from ``2**22`` (row, neuron) pairs; ``None``
         means as many as BLAS uses. Results do not depend on it.
@@ -299,15 +327,15 @@ class TwoLayerReLU(Network):
     """
 
     def __init__(self, signs, dtype=np.float64, threshold=0.0, block_rows=None, n_jobs=None,
-                 on_rows=None):
+                 on_rows=None, tile_rows=None):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.dtype = np.dtype(dtype)
         self.threshold = float(threshold)
-        self.block_rows, self.n_jobs = block_rows, n_jobs
+        self.block_rows, self.tile_rows, self.n_jobs = block_rows, tile_rows, n_jobs
         self.on_rows = on_rows
 
     def _blocked(self, n_samples):
-        return self.block_rows is not None and self.block_rows < n_samples
+        return self.block_rows is not None
 
     @property
     def n_neurons(self):
@@ -386,7 +414,8 @@ class TwoLayerReLU(Network):
         if self._blocked(X_tilde.shape[0]):
             n_jobs = _row_jobs(self.n_jobs, X_tilde.shape[0], self.n_neurons)
             out = np.concatenate(block_map(_counted(rows_out, X_tilde.shape[0], self.on_rows),
-                                           X_tilde.shape[0], self.block_rows, n_jobs))
+                                           X_tilde.shape[0], self.block_rows, n_jobs,
+                                           tile_size=self.tile_rows))
         else:
             out = rows_out(slice(None))
         return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
@@ -394,14 +423,13 @@ class TwoLayerReLU(Network):
     def jacobian(self, W, X_tilde, row_weights=None):
         """The Jacobian at ``W`` (see :meth:`Network.jacobian`).
 
-        A :class:`BlockedReLUJacobian` when ``block_rows`` is below the number of rows,
-        else a :class:`ReLUJacobian`.
+        A :class:`BlockedReLUJacobian` with ``block_rows``, else a :class:`ReLUJacobian`.
         """
         if self._blocked(X_tilde.shape[0]):
             return BlockedReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
                                        dtype=self.dtype, threshold=self.threshold,
                                        block_rows=self.block_rows, n_jobs=self.n_jobs,
-                                       on_rows=self.on_rows)
+                                       on_rows=self.on_rows, tile_rows=self.tile_rows)
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
                             dtype=self.dtype, threshold=self.threshold)
 
@@ -670,7 +698,10 @@ class BlockedReLUJacobian(ReLUJacobian):
     ``block_rows`` rows: each block unpacks its rows of the 0/1 pattern, applies them
     with the same GEMMs (``1/sqrt(m)`` goes on the block's small result), and writes its
     rows of ``J v`` or adds its part of ``J^T z = sum_b J_b^T z_b`` (in block order, so
-    the result does not depend on ``n_jobs``). The flops are those of the float pattern;
+    the result does not depend on ``n_jobs``). With ``tile_rows``, each block runs its
+    work tile by tile and the parts of ``J^T z`` are the tiles', added in row order: every
+    BLAS call then sees one tile, and the results do not depend on ``block_rows``
+    either. The flops are those of the float pattern;
     the extra work is one unpacking of the block's bits per product, and the memory is
     the bits plus one ``block_rows x m`` block per job. The Gram columns come from exact
     float32 co-firing counts by blocks, the Gram (small ``n`` only) from all of them.
@@ -698,14 +729,18 @@ class BlockedReLUJacobian(ReLUJacobian):
         pairs (below, starting the threads costs more than the product); ``None`` means
         as many threads as BLAS uses. Results do not depend on it.
     on_rows : callable, default=None
-        Called with each block's row count when the block is done (progress reports).
+        Called with each tile's row count when the tile is done (progress reports).
+    tile_rows : int, default=None
+        Rows per tile (:func:`tile_rows`), ``block_rows`` a multiple of it; ``None``
+        makes each block one tile.
     """
 
     def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0,
-                 block_rows=512, n_jobs=None, on_rows=None):
+                 block_rows=512, n_jobs=None, on_rows=None, tile_rows=None):
         self._setup(X_tilde, signs, row_weights, dtype)
         self.on_rows = on_rows
         self.block_rows = max(1, int(block_rows))
+        self.tile_rows = None if tile_rows is None else int(tile_rows)
         self._jobs = _row_jobs(n_jobs, self.n_samples, self.n_neurons)
         # 1/sqrt(m), applied to each block's (small) result instead of its pattern.
         self._scale = self.compute_dtype.type(1.0 / np.sqrt(self.n_neurons))
@@ -721,12 +756,12 @@ class BlockedReLUJacobian(ReLUJacobian):
     def _map(self, func):
         """``[func(rows)]`` over consecutive blocks of ``block_rows`` rows, in order."""
         return block_map(_counted(func, self.n_samples, self.on_rows), self.n_samples,
-                         self.block_rows, self._jobs)
+                         self.block_rows, self._jobs, tile_size=self.tile_rows)
 
     def _sum(self, func):
         # Each part of J^T z is m x d~ x p: summed as they come, never all held.
         return block_sum(_counted(func, self.n_samples, self.on_rows), self.n_samples,
-                         self.block_rows, self._jobs)
+                         self.block_rows, self._jobs, tile_size=self.tile_rows)
 
     def _pattern_rows(self, rows):
         return self._pattern01(rows, self.compute_dtype), self._scale

@@ -10,7 +10,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_info, threadpool_limits
 
 
-def block_map(func, n_items, block_size, n_jobs=None, **arrays):
+def block_map(func, n_items, block_size, n_jobs=None, tile_size=None, **arrays):
     """Apply ``func(slice, **arrays)`` to consecutive blocks of ``range(n_items)``.
 
     Blocks are fixed by ``n_items`` and ``block_size`` alone and results come back in
@@ -18,6 +18,11 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
     ``joblib.parallel_config`` may set, e.g. to dask). Threads are preferred (the work is
     BLAS and FFT, which release the GIL); BLAS threads are limited around the call so the
     workers do not oversubscribe the cores.
+
+    With ``tile_size``, each job applies ``func`` to the consecutive tiles of
+    ``tile_size`` items of its block and the results are per tile: the tiles, and so the
+    shapes every BLAS call sees, depend on ``n_items`` and ``tile_size`` only, not on
+    ``block_size`` (a multiple of ``tile_size``).
 
     Parameters
     ----------
@@ -29,24 +34,27 @@ def block_map(func, n_items, block_size, n_jobs=None, **arrays):
         Items per block.
     n_jobs : int, default=None
         Joblib's ``n_jobs``; ``None`` and 1 run in the calling thread.
+    tile_size : int, default=None
+        Items per call of ``func`` inside a block (``None``: the whole block).
     **arrays
         Passed to every call.
 
     Returns
     -------
     results : list
-        One result per block, in order.
+        One result per block (per tile with ``tile_size``), in order.
     """
-    return list(_block_results(func, n_items, block_size, n_jobs, **arrays))
+    return list(_block_results(func, n_items, block_size, n_jobs, tile_size, **arrays))
 
 
-def block_sum(func, n_items, block_size, n_jobs=None):
+def block_sum(func, n_items, block_size, n_jobs=None, tile_size=None):
     """The sum of ``func(slice)`` over consecutive blocks, added in block order.
 
     As :func:`block_map`, but each result is added to the total as soon as it is its turn
     (joblib's ``return_as='generator'`` yields them in order), so at most a few results
     are held at once whatever the number of blocks, and the sum is the same for every
-    ``n_jobs``.
+    ``n_jobs``. With ``tile_size`` the parts are the tiles', added one by one in order, so
+    the sum is also the same for every ``block_size`` (a multiple of ``tile_size``).
 
     Parameters
     ----------
@@ -58,22 +66,33 @@ def block_sum(func, n_items, block_size, n_jobs=None):
         Items per block.
     n_jobs : int, default=None
         Joblib's ``n_jobs``; ``None`` and 1 run in the calling thread.
+    tile_size : int, default=None
+        Items per call of ``func`` inside a block (``None``: the whole block).
 
     Returns
     -------
     total : ndarray
-        ``func(block_1) + func(block_2) + ...``, left to right.
+        ``func(block_1) + func(block_2) + ...`` (of the tiles with ``tile_size``), left
+        to right.
     """
-    return ordered_sum(_block_results(func, n_items, block_size, n_jobs))
+    return ordered_sum(_block_results(func, n_items, block_size, n_jobs, tile_size))
 
 
-def _block_results(func, n_items, block_size, n_jobs, **arrays):
-    """Yield ``func(block, **arrays)`` for consecutive blocks, in block order.
+def _block_results(func, n_items, block_size, n_jobs, tile_size=None, **arrays):
+    """Yield ``func(block, **arrays)`` for consecutive blocks (or their tiles), in order.
 
     In the calling thread for ``n_jobs`` None or 1 (or one block); otherwise joblib
     threads, with BLAS limited so that the workers share the cores, while the results
     are consumed.
     """
+    if tile_size is not None:
+        if block_size % tile_size:
+            raise ValueError(f"block_size={block_size} is not a multiple of "
+                             f"tile_size={tile_size}.")
+        tiled = _per_tile(func, tile_size)
+        for parts in _block_results(tiled, n_items, block_size, n_jobs, **arrays):
+            yield from parts
+        return
     blocks = list(gen_batches(n_items, block_size))
     if n_jobs in (None, 1) or len(blocks) == 1:
         yield from (func(b, **arrays) for b in blocks)
@@ -82,6 +101,16 @@ def _block_results(func, n_items, block_size, n_jobs, **arrays):
     with threadpool_limits(limits=max(1, (os.cpu_count() or 1) // n_workers)):
         yield from Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
             delayed(func)(b, **arrays) for b in blocks)
+
+
+def _per_tile(func, tile_size):
+    """``block -> [func(tile, **arrays) for the tiles of tile_size items of block]``."""
+
+    def tiled(block, **arrays):
+        return [func(slice(start, min(start + tile_size, block.stop)), **arrays)
+                for start in range(block.start, block.stop, tile_size)]
+
+    return tiled
 
 
 def ordered_sum(parts):

@@ -404,6 +404,9 @@ def test_auto_paths_are_priced_at_the_default_landmark_count(monkeypatch):
 
 @pytest.mark.parametrize("path", [
     {"solver": "cholesky"},
+    # The default path: alpha chosen in fit, inexact CG on a Nystrom preconditioner,
+    # whose iterations amplify any rounding difference in the products.
+    {"solver": "cg", "preconditioner": "nystrom", "alpha": "auto", "input_scale": "auto"},
     pytest.param({"solver": "cg", "preconditioner": "sketch"}, marks=pytest.mark.slow),
     # All rows as landmarks: an exact preconditioner, so CG converges in a few steps.
     pytest.param({"solver": "cg", "preconditioner": "nystrom", "n_landmarks": 1400},
@@ -412,16 +415,18 @@ def test_auto_paths_are_priced_at_the_default_landmark_count(monkeypatch):
 def test_predictions_do_not_depend_on_block_size_or_n_jobs(path, monkeypatch):
     import skgn._network
 
-    # Row blocks run in threads whatever their size, to test the parallel products.
+    # Row blocks run in threads whatever their size, to test the parallel products, and
+    # tiles of 256 rows at m = 256 (1,024 by default) make the blocks 1536, 256 and 1024.
     monkeypatch.setattr(skgn._network, "_PARALLEL_PAIRS", 0)
+    monkeypatch.setattr(skgn._network, "_TILE_PAIRS", 256 * 256)
     X, y = make_friedman1(1400, noise=1.0, random_state=0)
     X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
     predictions = {}
     for block_size in (1400, 1400 // 7, 1000):
         for n_jobs in (1, 2):
-            model = SketchedGNRegressor(256, alpha=1.0, input_scale=1.0, dtype=np.float64,
-                                        block_size=block_size, n_jobs=n_jobs,
-                                        random_state=0, **path).fit(X, y)
+            params = {"alpha": 1.0, "input_scale": 1.0, **path}
+            model = SketchedGNRegressor(256, dtype=np.float64, block_size=block_size,
+                                        n_jobs=n_jobs, random_state=0, **params).fit(X, y)
             predictions[block_size, n_jobs] = model.predict(X)
     reference = predictions[1400, 1]
     for key, pred in predictions.items():

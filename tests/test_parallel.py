@@ -99,17 +99,48 @@ def test_block_sum_adds_in_block_order_whatever_n_jobs():
         assert np.array_equal(block_sum(part, 1000, 37, n_jobs), expected)
 
 
-def test_auto_block_size_keeps_a_minimum_of_rows():
+def test_block_size_is_whole_tiles_with_a_minimum_of_rows():
     import numpy as np
     import sklearn
 
     from skgn._estimators import _MIN_BLOCK_ROWS, _resolve_block_size
+    from skgn._network import tile_rows
 
+    # 2**18 pattern values per tile, at least 256 rows, a multiple of 256.
+    assert tile_rows(64) == 4096 and tile_rows(100) == 2560 and tile_rows(2048) == 256
+    assert tile_rows(2**17) == 256
     assert _resolve_block_size("auto", 1000, 64, np.float32) is None
-    assert _resolve_block_size(300, 1000, 64, np.float32) == 300
-    assert _resolve_block_size(1000, 1000, 64, np.float32) is None
+    # A number is rounded up to whole tiles, and is used even above n_samples.
+    assert _resolve_block_size(300, 1000, 64, np.float32) == 4096
+    assert _resolve_block_size(300, 1000, 1024, np.float32) == 512
+    assert _resolve_block_size(1000, 1000, 1024, np.float32) == 1024
     with sklearn.config_context(working_memory=1):
         # 2**20 bytes: 4,096 rows of 64 float32 fit, 100,000 do not.
         assert _resolve_block_size("auto", 4096, 64, np.float32) is None
-        assert _resolve_block_size("auto", 100_000, 64, np.float32) == 2**22 // (64 * 5)
+        # The cache rule's 13,107 rows, rounded up to whole tiles of 4,096.
+        assert _resolve_block_size("auto", 100_000, 64, np.float32) == 16384
         assert _resolve_block_size("auto", 100_000, 2**17, np.float64) == _MIN_BLOCK_ROWS
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_tiles_fix_the_sum_whatever_the_block_size(n_jobs):
+    """With tiles, parts are per tile and added in order: the same bits for every block."""
+    import numpy as np
+
+    from skgn._parallel import block_map, block_sum
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((1000, 3))
+
+    def part(rows):
+        return data[rows].sum(axis=0)
+
+    expected = data[:8].sum(axis=0).copy()
+    for start in range(8, 1000, 8):
+        expected += data[start:start + 8].sum(axis=0)
+    for block in (8, 16, 40, 1000, 1008):
+        assert np.array_equal(block_sum(part, 1000, block, n_jobs, tile_size=8), expected)
+    tiles = block_map(part, 1000, 40, n_jobs, tile_size=8)
+    assert len(tiles) == 125 and np.array_equal(tiles[3], part(slice(24, 32)))
+    with pytest.raises(ValueError, match="multiple of tile_size"):
+        block_sum(part, 1000, 20, n_jobs, tile_size=8)

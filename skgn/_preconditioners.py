@@ -1,7 +1,8 @@
 """Preconditioners for ``K = J J^T + lam I``, each with a fit phase and ``apply``/``apply_t``.
 
 A preconditioner represents a factor ``R`` with ``R^T R ~ K``: ``apply(x) = R^{-1} x`` and
-``apply_t(x) = R^{-T} x``. Preconditioned CG uses ``M^{-1} = R^{-1} R^{-T}``; LSQR works on
+``apply_t(x) = R^{-T} x``. Preconditioned CG uses ``inverse(x) = M^{-1} x = R^{-1} R^{-T} x``
+(in one pass where the factor allows it); LSQR works on
 the row-preconditioned augmented operator ``R^{-T} [J, sqrt(lam) I]``. They see only a
 :class:`~skgn._operators.JacobianOperator` and its declared capabilities, never the
 network. Every constructor takes keyword arguments only, so :func:`make_preconditioner`
@@ -27,7 +28,8 @@ class Preconditioner:
     """Base class: ``fit(J, lam)``, then ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
 
     Subclasses implement ``_fit(J, lam)``, ``_apply(x)`` and, unless ``R`` is symmetric,
-    ``_apply_t(x)``; the base class converts ``J`` with
+    ``_apply_t(x)``, and may implement ``_inverse(x)`` when ``M^{-1} = R^{-1} R^{-T}``
+    has a cheaper form than the two factors; the base class converts ``J`` with
     :func:`~skgn._operators.as_jacobian` and refuses to apply an unfitted factor.
 
     Attributes
@@ -80,6 +82,24 @@ class Preconditioner:
         """``R^{-T} x``, for ``x`` shaped as in :meth:`apply`."""
         self._check_fitted()
         return self._apply_t(x)
+
+    def inverse(self, x):
+        """``M^{-1} x = R^{-1} R^{-T} x``, the preconditioner as CG applies it.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n,) or (n, p)
+            Vector or block of vectors in sample space.
+
+        Returns
+        -------
+        y : ndarray, same shape as ``x``
+        """
+        self._check_fitted()
+        return self._inverse(x)
+
+    def _inverse(self, x):
+        return self._apply(self._apply_t(x))
 
     def _apply_t(self, x):
         # Symmetric factors (identity, diagonal, Nystrom) have R^{-T} = R^{-1}.
@@ -266,7 +286,10 @@ class NystromPreconditioner(Preconditioner):
 
     where ``B^T B = V diag(s) V^T`` (``s`` the squared singular values of ``B``): with
     the thin SVD ``B = Q diag(sqrt(s)) V^T`` this is ``Q diag(s g(s)) Q^T + lam^{-1/2} I``,
-    the inverse square root of ``M``. ``B^T B`` costs ``n k^2`` flops (a symmetric
+    the inverse square root of ``M``. CG applies ``M^{-1} = R^{-2}`` in the same form with
+    ``g_2(s) = (1 / (s + lam) - 1 / lam) / s = -1 / (lam (s + lam))``: one pass of
+    ``B`` and ``B^T`` per iteration instead of two (at ``n = 37,500``, ``k = 500``:
+    10 ms against 21 ms). ``B^T B`` costs ``n k^2`` flops (a symmetric
     product) and its eigendecomposition ``O(k^3)``, where the SVD of ``B`` took five times
     as long at ``n = 37,500``, ``k = 500``; ``g`` is evaluated in a form without
     cancellation and stays bounded (``|g| <= lam^{-3/2} / 2``), so directions of ``B``
@@ -288,6 +311,8 @@ class NystromPreconditioner(Preconditioner):
         ``B``, on the numerically nonzero eigenspace of ``W``.
     core_ : ndarray of shape (r, r)
         ``G``.
+    inverse_core_ : ndarray of shape (r, r)
+        ``V diag(g_2(s)) V^T``, the core of ``M^{-1}``.
     sigma_ : ndarray of shape (r,)
         Singular values of ``B`` (square roots of the eigenvalues of ``B^T B``).
     """
@@ -331,11 +356,17 @@ class NystromPreconditioner(Preconditioner):
         root, root_shifted = np.sqrt(lam), np.sqrt(squared + lam)
         # g(s) = (1/sqrt(s + lam) - 1/sqrt(lam)) / s, without the cancellation.
         g = -1.0 / (root * root_shifted * (root_shifted + root))
+        # g_2(s) = (1/(s + lam) - 1/lam) / s, the same for M^{-1} = R^{-2}.
+        g2 = -1.0 / (lam * (squared + lam))
         self.factor_, self.core_ = B, (V * g) @ V.T
+        self.inverse_core_ = (V * g2) @ V.T
         self.sigma_, self.lam_ = np.sqrt(squared[::-1]), lam
 
     def _apply(self, x):
         return self.factor_ @ (self.core_ @ (self.factor_.T @ x)) + x / np.sqrt(self.lam_)
+
+    def _inverse(self, x):
+        return self.factor_ @ (self.inverse_core_ @ (self.factor_.T @ x)) + x / self.lam_
 
 
 PRECONDITIONERS = {

@@ -180,8 +180,7 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     maxiter : int, default=None
         Maximum iterations.
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
-        Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``); CG uses
-        ``M^{-1} = R^{-1} R^{-T}``.
+        CG applies its ``inverse``, ``M^{-1} = R^{-1} R^{-T}``.
     x0 : ndarray of shape (n,), default=None
         Starting guess for ``g`` (zero if ``None``); it costs one more ``J^T`` and ``J``
         product.
@@ -196,9 +195,7 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     if maxiter is None:
         maxiter = max(n, 50)
 
-    def precondition(v):
-        # M^{-1} v = R^{-1} R^{-T} v
-        return preconditioner.apply(preconditioner.apply_t(v))
+    precondition = preconditioner.inverse
 
     b_norm = np.linalg.norm(b)
     if x0 is None:

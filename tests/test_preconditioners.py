@@ -78,6 +78,11 @@ def test_factor_matches_its_definition(name, options):
     I = np.eye(30)
     R_inv, R_inv_t = pre.apply(I), pre.apply_t(I)
     assert_allclose(R_inv_t, R_inv.T, atol=1e-12)
+    # What CG applies: M^{-1} = R^{-1} R^{-T}, for blocks and vectors.
+    M_inv = R_inv @ R_inv_t
+    assert_allclose(pre.inverse(I), M_inv, rtol=1e-10, atol=1e-10 * np.abs(M_inv).max())
+    assert_allclose(pre.inverse(np.arange(30.0)), M_inv @ np.arange(30.0), rtol=1e-10,
+                    atol=1e-10 * np.abs(M_inv).max())
     # vector and block applications agree
     v = np.arange(30.0)
     assert_allclose(pre.apply(v), R_inv @ v, rtol=1e-12, atol=1e-12)
@@ -210,6 +215,10 @@ def test_nystrom_inverse_root_equals_the_svd_formula(lam):
     expected += np.eye(50) / np.sqrt(lam)
     R_inv = pre.apply(np.eye(50))
     assert_allclose(R_inv, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    # M^{-1} = Q diag(1/(s^2 + lam) - 1/lam) Q^T + I / lam, in one pass.
+    expected_inverse = (Q * (1 / (s**2 + lam) - 1 / lam)) @ Q.T + np.eye(50) / lam
+    assert_allclose(pre.inverse(np.eye(50)), expected_inverse, rtol=1e-9,
+                    atol=1e-9 * np.abs(expected_inverse).max())
     assert_allclose(pre.sigma_, s, rtol=1e-6, atol=1e-7 * s.max())
     if lam < 1e-3:
         return  # inverting R^{-2} (condition number s_max^2 / lam) is not accurate here

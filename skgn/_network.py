@@ -214,8 +214,12 @@ def count_columns_rows(D, X, row_weights, X_columns, weights_columns, E, signs):
         XX *= np.outer(row_weights, weights_columns)
     out = np.empty((signs.shape[1], X.shape[0], E.shape[0]))
     for j in range(signs.shape[1]):
-        counts = (D * signs[:, j]) @ E.T
-        out[j] = XX * (counts.astype(np.float64) / m)
+        # counts = (D diag(A[:, j])) E^T, with the signs on the small E: exact integers
+        # either way, without a b x m temporary.
+        counts = D @ (E * signs[:, j]).T
+        # out[j] = XX o (counts / m), in place (no float64 copies of counts).
+        np.divide(counts, m, out=out[j], dtype=np.float64)
+        out[j] *= XX
     return out
 
 

@@ -84,17 +84,7 @@ class Preconditioner:
         return self._apply_t(x)
 
     def inverse(self, x):
-        """``M^{-1} x = R^{-1} R^{-T} x``, the preconditioner as CG applies it.
-
-        Parameters
-        ----------
-        x : ndarray of shape (n,) or (n, p)
-            Vector or block of vectors in sample space.
-
-        Returns
-        -------
-        y : ndarray, same shape as ``x``
-        """
+        """``M^{-1} x = R^{-1} R^{-T} x`` (what CG applies), ``x`` shaped as in :meth:`apply`."""
         self._check_fitted()
         return self._inverse(x)
 

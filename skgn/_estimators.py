@@ -246,6 +246,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         block_n = _dask.chunk_rows(X) if distributed else X.shape[0]
         p["block_size"] = _resolve_block_size(p["block_size"], block_n, p["n_neurons"],
                                               p["dtype"])
+        # Rows per BLAS call inside a block (the tiles fix the rounding).
+        p["tile_rows"] = None if p["block_size"] is None else tile_rows(p["n_neurons"])
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
         Y = (Y - state.y_mean) / state.y_scale
@@ -257,7 +259,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             # Inside a chunk the blocks are tiles: the in-memory fit's BLAS calls.
             network = _dask.DistributedTwoLayerReLU(
                 state.output_signs, dtype=p["dtype"], threshold=state.shift * p["init_scale"],
-                block_rows=None if p["block_size"] is None else tile_rows(p["n_neurons"]))
+                block_rows=p["tile_rows"])
         else:
             X_tilde = _network_inputs(X, state.input_scale, p["fit_intercept"])
             network, X_tilde = self._network(p, state, X_tilde)
@@ -345,10 +347,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if pattern == "dense":
             # Cast the inputs to the compute precision once, not in every product.
             X_tilde = X_tilde.astype(p["dtype"], copy=False)
-            tiles = None if p["block_size"] is None else tile_rows(p["n_neurons"])
             return TwoLayerReLU(state.output_signs, dtype=p["dtype"], threshold=threshold,
                                 block_rows=p["block_size"], n_jobs=p["n_jobs"],
-                                tile_rows=tiles), X_tilde
+                                tile_rows=p["tile_rows"]), X_tilde
         index = None
         if pattern == "indexed":
             index = FiredNeuronIndex(X_tilde, state.weights, threshold,

@@ -338,9 +338,6 @@ class TwoLayerReLU(Network):
         self.block_rows, self.tile_rows, self.n_jobs = block_rows, tile_rows, n_jobs
         self.on_rows = on_rows
 
-    def _blocked(self, n_samples):
-        return self.block_rows is not None
-
     @property
     def n_neurons(self):
         """Number of hidden neurons ``m``."""
@@ -415,7 +412,7 @@ class TwoLayerReLU(Network):
         def rows_out(rows):
             return forward_rows(X_tilde[rows], W, signs, self.threshold)
 
-        if self._blocked(X_tilde.shape[0]):
+        if self.block_rows is not None:
             n_jobs = _row_jobs(self.n_jobs, X_tilde.shape[0], self.n_neurons)
             out = np.concatenate(block_map(_counted(rows_out, X_tilde.shape[0], self.on_rows),
                                            X_tilde.shape[0], self.block_rows, n_jobs,
@@ -429,7 +426,7 @@ class TwoLayerReLU(Network):
 
         A :class:`BlockedReLUJacobian` with ``block_rows``, else a :class:`ReLUJacobian`.
         """
-        if self._blocked(X_tilde.shape[0]):
+        if self.block_rows is not None:
             return BlockedReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
                                        dtype=self.dtype, threshold=self.threshold,
                                        block_rows=self.block_rows, n_jobs=self.n_jobs,

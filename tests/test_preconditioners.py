@@ -249,3 +249,18 @@ def test_nystrom_takes_whole_samples_on_mixed_rows():
     C = K[:, pre.landmarks_]
     K_hat = C @ np.linalg.pinv(C[pre.landmarks_]) @ C.T
     assert_allclose(pre.factor_ @ pre.factor_.T, K_hat, rtol=1e-6, atol=1e-8)
+
+
+def test_refit_drops_the_previous_factor_first(monkeypatch):
+    """A refit never holds the old factor beside the new one (memory at large n)."""
+    J, _, _ = _jacobian(n=40)
+    pre = NystromPreconditioner(n_landmarks=10, random_state=0).fit(J, 0.1)
+    seen, columns_of = [], J.gram_columns
+
+    def spy(columns):
+        seen.append(hasattr(pre, "factor_") or hasattr(pre, "n_rows_"))
+        return columns_of(columns)
+
+    monkeypatch.setattr(J, "gram_columns", spy)
+    pre.fit(J, 0.1)
+    assert seen == [False] and pre.factor_.shape[0] == 40 and pre.n_rows_ == 40

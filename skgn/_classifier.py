@@ -97,8 +97,10 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Maximum number of Gauss-Newton steps.
     tol : float, default=3e-3
         Stopping tolerance (see :class:`SketchedGNRegressor`).
-    init : {'symmetric', 'random'}, default='symmetric'
-        ``'symmetric'`` starts from zero logits (probabilities ``1/k``).
+    init : {'centered', 'symmetric', 'random'}, default='centered'
+        ``'centered'`` and ``'symmetric'`` start from zero logits (probabilities
+        ``1/k``), by subtracting the initial output or by pairing the neurons (see
+        :class:`SketchedGNRegressor`).
     init_scale : float, default=1.0
         Standard deviation of ``W0``.
     fit_intercept : bool, default=True
@@ -138,6 +140,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         The candidates and their leave-one-out scores.
     weights_, initial_weights_, output_signs_ : ndarray
         Trained weights, their initialization and the fixed output signs.
+    centered_ : bool
+        Whether the logits subtract the network's output at ``initial_weights_``.
     n_outputs_ : int
         Logits: 1 for two classes, ``k`` for ``k``.
     n_iter_, loss_curve_, history_, converged_
@@ -186,7 +190,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         block_size="auto",
         max_iter=100,
         tol=3e-3,
-        init="symmetric",
+        init="centered",
         init_scale=1.0,
         fit_intercept=True,
         class_weight=None,

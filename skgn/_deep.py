@@ -45,7 +45,7 @@ class DeepReLU(Network):
     reference : ndarray, default=None
         Parameters whose output is subtracted, ``f(x) = g(x; W) - g(x; reference)``, so
         that the network is zero at ``W = reference`` with the Jacobian of ``g``
-        unchanged (``init='symmetric'``). Pairing the neurons of one layer, as the
+        unchanged (``init='centered'``). Pairing the neurons of one layer, as the
         two-layer network does, would not do here: paired rows of ``W_L`` with opposite
         output signs cancel every back-propagated vector below layer ``L``, so the lower
         layers would get no gradient at initialization and the tangent kernel would lose
@@ -87,12 +87,13 @@ class DeepReLU(Network):
         return out
 
     @classmethod
-    def initialize(cls, rng, n_inputs, n_outputs, *, n_neurons, depth, init="symmetric",
+    def initialize(cls, rng, n_inputs, n_outputs, *, n_neurons, depth, init="centered",
                    init_scale=1.0):
         """Draw ``W_1 ~ init_scale N(0, 1)``, ``W_l ~ N(0, 1)`` and signs in {-1, +1}.
 
-        With ``init='symmetric'`` the network subtracts its initial output (``reference``
-        is the drawn parameters), so it is identically zero at initialization.
+        With ``init='centered'`` (or its alias ``'symmetric'``) the network subtracts its
+        initial output (``reference`` is the drawn parameters), so it is identically zero
+        at initialization.
 
         Parameters
         ----------
@@ -101,11 +102,12 @@ class DeepReLU(Network):
         n_inputs, n_outputs : int
             ``d~`` and ``k``.
         n_neurons : int
-            Width ``m`` (even with ``init='symmetric'``).
+            Width ``m``.
         depth : int
             Hidden layers ``L >= 2``.
-        init : {'symmetric', 'random'}, default='symmetric'
-            Whether the network starts at zero (subtracting its initial output).
+        init : {'centered', 'symmetric', 'random'}, default='centered'
+            Whether the network starts at zero (subtracting its initial output);
+            ``'symmetric'`` means ``'centered'`` here.
         init_scale : float, default=1.0
             Standard deviation of ``W_1``.
 
@@ -119,7 +121,7 @@ class DeepReLU(Network):
         layers += [rng.standard_normal((m, m)) for _ in range(depth - 1)]
         signs = rng.choice([-1.0, 1.0], size=(m, n_outputs))
         params = np.concatenate([W.ravel() for W in layers])
-        reference = params.copy() if init == "symmetric" else None
+        reference = params.copy() if init in ("centered", "symmetric") else None
         return cls(signs, n_inputs, depth, reference=reference), params
 
     def forward(self, params, X_tilde):

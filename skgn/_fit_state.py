@@ -79,6 +79,9 @@ class FitState:
         Threshold ``t`` of the shifted ReLU (0 for the plain ReLU).
     n_landmarks : int
         Landmarks of the Nystrom preconditioner (chosen or given).
+    centered : bool
+        Whether the network subtracts its output at ``initial_weights``
+        (``init='centered'``, or ``'symmetric'`` with ``depth >= 2``).
     n_iter : int
         Gauss-Newton steps over all (warm-started) fits.
     loss_curve, history : list
@@ -108,6 +111,7 @@ class FitState:
     selection_scores: np.ndarray = None
     shift: float = 0.0
     n_landmarks: int = 500
+    centered: bool = False
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)
     history: list = field(default_factory=list)

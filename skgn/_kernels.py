@@ -8,7 +8,8 @@ and only ``W`` trained, the Gram matrix ``J J^T = (X~ X~^T) o (D D^T) / m`` conv
 
 because ``P(w . x~ > 0 and w . x~' > 0) = (pi - theta) / (2 pi)`` for Gaussian ``w``.
 Kernel ridge regression with this kernel and ``alpha`` is the limit of a wide,
-ridge-regularized skgn fit with the same ``alpha`` (and ``init='symmetric'``).
+ridge-regularized skgn fit with the same ``alpha`` (and an initialization that starts at
+``f = 0``: ``init='centered'`` or ``'symmetric'``).
 
 With the shifted ReLU ``relu(w . x~ - beta ||x~||)`` and ``w ~ sigma N(0, I)``, a neuron
 fires on both inputs with probability ``P(g > t, g' > t)`` for a standard bivariate normal

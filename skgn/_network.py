@@ -435,6 +435,89 @@ class TwoLayerReLU(Network):
                             dtype=self.dtype, threshold=self.threshold)
 
 
+class CenteredNetwork(Network):
+    """A network less its output at fixed reference parameters.
+
+    ``f(x; W) = g(x; W) - g(x; W_ref)``: zero at ``W = W_ref``, with the Jacobian of ``g``.
+    Drawn with independent neurons and ``W_ref = W0`` (``init='centered'``) the network
+    starts at zero, as the symmetric pairing does, but its tangent kernel averages ``m``
+    independent neurons instead of ``m / 2`` distinct pairs, so at a given width it is
+    closer to its infinite-width limit (:func:`~skgn.ntk`). The price is one forward
+    pass at ``W_ref`` per input array: once per fit on the training inputs (cached) and
+    once per prediction.
+
+    Parameters
+    ----------
+    network : Network
+        The network ``g``.
+    reference : ndarray
+        Parameters ``W_ref`` whose output is subtracted.
+    """
+
+    # Input arrays whose reference outputs are kept (the training and validation inputs),
+    # most recent first, matched by identity: the fit never changes an array in place.
+    _CACHED_INPUTS = 2
+
+    def __init__(self, network, reference):
+        self.network = network
+        self.reference = np.asarray(reference, dtype=np.float64)
+        self._cache = []
+
+    @property
+    def signs(self):
+        """Fixed output signs of the wrapped network."""
+        return self.network.signs
+
+    @classmethod
+    def initialize(cls, rng, n_inputs, n_outputs, *, network=TwoLayerReLU, **options):
+        """Draw ``network`` with independent neurons and center it at its draw.
+
+        Parameters
+        ----------
+        rng : numpy.random.RandomState
+            Source of the draws.
+        n_inputs : int
+            Input width ``d~`` (bias feature included).
+        n_outputs : int
+            Number of outputs ``k``.
+        network : type, default=TwoLayerReLU
+            The network class drawn (with ``init='random'``).
+        **options
+            Further keywords of ``network.initialize`` (width, ``init_scale``).
+
+        Returns
+        -------
+        network : CenteredNetwork
+            The drawn network less its initial output.
+        params : ndarray
+            Initial parameters (the reference).
+        """
+        inner, params = network.initialize(rng, n_inputs, n_outputs, init="random",
+                                           **options)
+        return cls(inner, params), params
+
+    def reference_outputs(self, X):
+        """``g(X; W_ref)``, from the cache when ``X`` is one of the last input arrays."""
+        for cached_X, outputs in self._cache:
+            if cached_X is X:
+                return outputs
+        outputs = self.network.predict(self.reference, X)
+        self._cache = [(X, outputs)] + self._cache[: self._CACHED_INPUTS - 1]
+        return outputs
+
+    def predict(self, params, X):
+        """Outputs ``g(X; params) - g(X; W_ref)``, shape (n_samples, n_outputs)."""
+        return self.network.predict(params, X) - self.reference_outputs(X)
+
+    def jacobian(self, params, X, row_weights=None):
+        """The Jacobian of the wrapped network (the subtracted term is constant)."""
+        return self.network.jacobian(params, X, row_weights=row_weights)
+
+    def diagnostics(self):
+        """The wrapped network's counters."""
+        return self.network.diagnostics()
+
+
 class ReLUJacobian(JacobianOperator):
     r"""Jacobian of a two-layer ReLU network, applied without forming it.
 

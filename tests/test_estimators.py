@@ -17,6 +17,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skgn import InvalidParameterError, SketchedGNRegressor
 from skgn._cost_model import resolve_paths
+from skgn._kernels import ntk
+from skgn._network import CenteredNetwork, TwoLayerReLU, add_bias_feature
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def test_wrong_number_of_features_at_predict(data):
         ({"alpha": np.nan}, "'alpha' parameter must be finite"),
         ({"n_neurons": 0}, "'n_neurons' parameter must be >= 1"),
         ({"n_neurons": 2.5}, "'n_neurons' parameter must be an integer"),
-        ({"n_neurons": 7}, "n_neurons must be even"),
+        ({"n_neurons": 7, "init": "symmetric"}, "n_neurons must be even"),
         ({"solver": "lbfgs"}, "'solver' parameter must be one of 'auto', 'cholesky', 'normal', 'cg', 'lsqr'"),
         ({"max_iter": 0}, "'max_iter' parameter must be >= 1"),
         ({"tol": -1e-3}, "'tol' parameter must be >= 0"),
@@ -156,6 +158,49 @@ def test_warm_start_continues_from_previous_weights(data):
     assert longer.loss_curve_[-1] < longer.loss_curve_[0]
     with pytest.raises(ValueError, match="warm_start=True needs the same n_neurons"):
         reg.set_params(n_neurons=16).fit(X, y)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_initializations_start_at_zero_and_the_fitted_model_keeps_its_own(data, depth):
+    X, y = data
+    kw = {"n_neurons": 32, "depth": depth, "alpha": 1.0, "max_iter": 1, "tol": 0.0,
+          "normalize_y": False, "random_state": 0}
+    centered_inits = ["centered", "symmetric"] if depth > 1 else ["centered"]
+    for init in ("centered", "symmetric"):
+        with pytest.warns(ConvergenceWarning):
+            reg = SketchedGNRegressor(init=init, **kw).fit(X, y)
+        assert reg.centered_ is (init in centered_inits)
+        # Predictions follow the fitted attributes, not a parameter changed afterwards.
+        before = reg.predict(X)
+        assert_array_equal(reg.set_params(init="random").predict(X), before)
+        # At the initial weights the model is zero (paired neurons cancel; centered
+        # networks subtract their initial output).
+        reg.weights_ = reg.initial_weights_
+        assert_allclose(reg.predict(X), 0.0, atol=1e-12)
+    with pytest.warns(ConvergenceWarning):
+        reg = SketchedGNRegressor(init="random", **kw).fit(X, y)
+    reg.weights_ = reg.initial_weights_
+    assert np.abs(reg.predict(X)).max() > 0.1
+    # A warm start keeps the centering of the weights it continues from.
+    with pytest.warns(ConvergenceWarning):
+        reg = SketchedGNRegressor(warm_start=True, **kw).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        assert reg.set_params(init="random").fit(X, y).centered_
+
+
+def test_centered_tangent_kernel_is_closer_to_the_ntk_than_paired_neurons():
+    """At one width, m independent neurons average the kernel better than m / 2 pairs."""
+    rng = np.random.default_rng(2)
+    X_tilde = add_bias_feature(rng.standard_normal((100, 4)), True)
+    K_inf = ntk(X_tilde[:, :-1])
+    for seed in range(3):
+        errors = []
+        for draw in (TwoLayerReLU.initialize, CenteredNetwork.initialize):
+            options = {"init": "symmetric"} if draw == TwoLayerReLU.initialize else {}
+            net, W0 = draw(np.random.RandomState(seed), 5, 1, n_neurons=512, **options)
+            K = net.jacobian(W0, X_tilde).gram()
+            errors.append(np.linalg.norm(K - K_inf, 2) / np.linalg.norm(K_inf, 2))
+        assert errors[1] < 0.85 * errors[0]
 
 
 def test_convergence_warning_once_per_fit(data):

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skgn._network import BlockedReLUJacobian, TwoLayerReLU, add_bias_feature, outer_form
+from skgn._network import (
+    BlockedReLUJacobian,
+    CenteredNetwork,
+    TwoLayerReLU,
+    add_bias_feature,
+    outer_form,
+)
 
 
 def _problem(n=7, d=3, m=10, k=1, weighted=False, seed=0):
@@ -109,6 +115,48 @@ def test_predict_matches_definition_and_symmetric_pairs_cancel():
     signs_sym = np.repeat(signs[:3], 2, axis=0)
     signs_sym[1::2] *= -1
     assert_allclose(TwoLayerReLU(signs_sym).predict(W_sym, X_tilde), 0.0, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_centered_network_subtracts_its_reference_and_keeps_the_jacobian(k):
+    X_tilde, W, signs, rw = _problem(n=15, d=3, m=24, k=k, weighted=True, seed=5)
+    W0 = W + 0.3 * np.random.default_rng(6).standard_normal(W.shape)
+    inner = TwoLayerReLU(signs)
+    net = CenteredNetwork(inner, W0)
+    assert_allclose(net.predict(W, X_tilde),
+                    inner.predict(W, X_tilde) - inner.predict(W0, X_tilde), rtol=1e-13)
+    assert_allclose(net.predict(W0, X_tilde), 0.0, atol=1e-15)
+    # The subtracted term is constant in W: the Jacobian is the wrapped network's.
+    assert_allclose(net.jacobian(W, X_tilde, row_weights=rw).matmat(np.eye(W.size)),
+                    _dense_jacobian(X_tilde, W, signs, rw), rtol=1e-12, atol=1e-14)
+    _assert_jacobian_matches_finite_differences(net, W, X_tilde)
+
+
+def test_centered_network_caches_reference_outputs_by_input_array():
+    X_tilde, W, signs, _ = _problem(n=10, d=3, m=12, k=2, seed=7)
+    net = CenteredNetwork(TwoLayerReLU(signs), W)
+    first = net.reference_outputs(X_tilde)
+    assert net.reference_outputs(X_tilde) is first
+    # Another array, even with equal values, is computed anew; the cache keeps the last two.
+    others = [X_tilde.copy(), 2.0 * X_tilde]
+    for X in others:
+        assert_allclose(net.reference_outputs(X), TwoLayerReLU(signs).predict(W, X),
+                        rtol=1e-14)
+    assert net.reference_outputs(others[1]) is net.reference_outputs(others[1])
+    assert net.reference_outputs(X_tilde) is not first
+    assert_allclose(net.reference_outputs(X_tilde), first, rtol=0, atol=0)
+    assert len(net._cache) == 2
+
+
+def test_centered_initialize_draws_independent_neurons_at_zero_output():
+    rng = np.random.RandomState(0)
+    net, W0 = CenteredNetwork.initialize(rng, 4, 2, n_neurons=64, init_scale=0.5)
+    assert isinstance(net.network, TwoLayerReLU) and net.signs.shape == (64, 2)
+    assert len(np.unique(W0, axis=0)) == 64  # no pairs
+    assert_allclose(W0.std(), 0.5, rtol=0.15)
+    X_tilde = add_bias_feature(np.random.default_rng(0).standard_normal((9, 3)), True)
+    assert_allclose(net.predict(W0, X_tilde), 0.0, atol=1e-15)
+    assert np.abs(net.network.predict(W0, X_tilde)).max() > 0.1
 
 
 def test_add_bias_feature_copies():

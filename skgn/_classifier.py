@@ -97,9 +97,10 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Maximum number of Gauss-Newton steps.
     tol : float, default=3e-3
         Stopping tolerance (see :class:`SketchedGNRegressor`).
-    init : {'centered', 'symmetric', 'random'}, default='centered'
+    init : {'auto', 'centered', 'symmetric', 'random'}, default='auto'
         ``'centered'`` and ``'symmetric'`` start from zero logits (probabilities
-        ``1/k``), by subtracting the initial output or by pairing the neurons (see
+        ``1/k``), by subtracting the initial output or by pairing the neurons;
+        ``'auto'`` chooses between them by the parameter count (see
         :class:`SketchedGNRegressor`).
     init_scale : float, default=1.0
         Standard deviation of ``W0``.
@@ -190,7 +191,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         block_size="auto",
         max_iter=100,
         tol=3e-3,
-        init="centered",
+        init="auto",
         init_scale=1.0,
         fit_intercept=True,
         class_weight=None,

@@ -188,6 +188,29 @@ def test_initializations_start_at_zero_and_the_fitted_model_keeps_its_own(data, 
         assert reg.set_params(init="random").fit(X, y).centered_
 
 
+@pytest.mark.parametrize("n_neurons, n_rows, expected", [
+    (32, 120, "centered"),     # 32 x 7 = 224 parameters >= 120 fitted values
+    (16, 120, "symmetric"),    # 112 < 120
+    (15, 120, "centered"),     # an odd width cannot pair
+])
+def test_auto_init_follows_the_parameter_count(data, n_neurons, n_rows, expected):
+    X, y = data
+    X, y = X[:n_rows], y[:n_rows]
+    reg = SketchedGNRegressor(n_neurons, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.centered_ is (expected == "centered")
+    W0 = reg.initial_weights_
+    paired = n_neurons % 2 == 0 and np.array_equal(W0[0::2], W0[1::2])
+    assert paired == (expected == "symmetric")
+    # Two outputs count twice: 32 x 7 < 2 x 120.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = SketchedGNRegressor(32, max_iter=1, random_state=0).fit(X, np.c_[y, y])
+    assert not reg.centered_
+
+
 def test_centered_tangent_kernel_is_closer_to_the_ntk_than_paired_neurons():
     """At one width, m independent neurons average the kernel better than m / 2 pairs."""
     rng = np.random.default_rng(2)

@@ -2,19 +2,23 @@
 
 Usage::
 
-    python benchmarks/bench_deep.py                 # m in 512 .. 4096
+    python benchmarks/bench_deep.py                 # dense m in 512 .. 4096, sparse .. 16384
     python benchmarks/bench_deep.py --quick         # m in 512, 1024
-    python benchmarks/bench_deep.py --max-log-m 13  # up to m = 8192
+    python benchmarks/bench_deep.py --max-log-m 13 --max-log-m-sparse 13
 
 A random teacher problem, n = 2,000, d = 20, float64, ``alpha=1``, ``input_scale=1``,
 three Gauss-Newton steps, on the path ``'auto'`` takes (recorded in the table: the exact
 Cholesky step on the tensor-trick Gram at these sizes) and, for comparison, on CG with
 the Nystrom preconditioner (500 landmarks); the per-step time is the median of steps 2-3
-(step 1 also fits the preconditioner). Only the dense path exists (every forward pass and
-Jacobian product costs ``O(n m^2)`` for depth 2, the Gram ``O(n^2 m)`` per layer); the
-exponent in m is the least-squares slope of log time against log m. Peak memory is
-NumPy's allocations (tracemalloc, from a second fit; times come from an untraced
-one). Writes ``benchmarks/deep.md``.
+(step 1 also fits the preconditioner). The dense depth-2 path costs ``O(n m^2)`` per
+forward pass and Jacobian product; the sparse one (``activation='shifted_relu'``, its
+``'auto'`` shift firing about ``sqrt(m)`` neurons per layer and sample) costs
+``O(n m^1.5)``; both build the Gram in ``O(n^2 m)`` per layer and keep ``m^2``-sized
+parameter vectors. The exponent in m is the least-squares slope of log time against
+log m. Peak memory is NumPy's allocations (tracemalloc, from a second fit; times come
+from an untraced one); from ``m = 16,384`` (18.4 GB peak resident for one fit, most of it
+parameter-sized vectors of ``m^2`` float64, 2 GiB each) there is no room for the second
+fit beside the first, and the column says n/a. Writes ``benchmarks/deep.md``.
 """
 
 import argparse
@@ -31,13 +35,18 @@ HERE = Path(__file__).parent
 N, D = 2000, 20
 
 
-PATHS = {"auto": {}, "cg+nystrom": {"solver": "cg", "preconditioner": "nystrom"}}
+PATHS = {"auto": {}, "cg+nystrom": {"solver": "cg", "preconditioner": "nystrom"},
+         "sparse (shifted_relu)": {"activation": "shifted_relu"}}
+
+
+# Widths from which the traced second fit is skipped (no room beside the first).
+UNTRACED_FROM = 16384
 
 
 def run(X, y, m, depth, path):
     model = SketchedGNRegressor(m, depth=depth, alpha=1.0, input_scale=1.0, max_iter=3,
                                 tol=0.0, dtype=np.float64, random_state=0, **PATHS[path])
-    seconds, peak = timed_fit(model, X, y)
+    seconds, peak = timed_fit(model, X, y, trace_memory=m < UNTRACED_FROM)
     steps = model.history_
     return {"step": float(np.median([h["seconds"] for h in steps[1:]])), "fit": seconds,
             "peak": peak, "inner": [h["inner_iterations"] for h in steps],
@@ -48,31 +57,42 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--max-log-m", type=int, default=12)
+    parser.add_argument("--max-log-m-sparse", type=int, default=14)
     args = parser.parse_args(argv)
     top = 10 if args.quick else args.max_log_m
-    ms = [2**k for k in range(9, top + 1)]
+    top_sparse = 10 if args.quick else args.max_log_m_sparse
     X, y = datasets.teacher(N, d=D, seed=0)
     X = (X - X.mean(0)) / X.std(0)
     y = (y - y.mean()) / y.std()
-    rows, times = [], {(depth, path): [] for depth in (1, 2) for path in PATHS}
-    for m in ms:
-        for depth in (1, 2):
-            for path in PATHS:
-                r = run(X, y, m, depth, path)
-                times[depth, path].append(r["step"])
-                rows.append(f"| {m} | {depth} | {path} ({r['path']}) | {r['step']:.3f} | "
-                            f"{r['fit']:.2f} | {r['peak']:.0f} | {r['inner']} |")
-                print(rows[-1], flush=True)
-    slopes = {key: float(np.polyfit(np.log(ms), np.log(t), 1)[0]) for key, t in times.items()}
+    # (depth, path) -> widths: the sparse path at depth 2 only, and to larger widths.
+    widths = {(depth, path): [2**k for k in range(9, top + 1)]
+              for depth in (1, 2) for path in PATHS if "sparse" not in path}
+    widths[2, "sparse (shifted_relu)"] = [2**k for k in range(9, top_sparse + 1)]
+    rows, times = [], {key: [] for key in widths}
+    for m in sorted({m for ms in widths.values() for m in ms}):
+        for (depth, path), ms in widths.items():
+            if m not in ms:
+                continue
+            r = run(X, y, m, depth, path)
+            times[depth, path].append(r["step"])
+            rows.append(f"| {m} | {depth} | {path} ({r['path']}) | {r['step']:.3f} | "
+                        f"{r['fit']:.2f} | {r['peak']:.0f} | {r['inner']} |".replace("| nan |", "| n/a |"))
+            print(rows[-1], flush=True)
+    slopes = {key: float(np.polyfit(np.log(widths[key]), np.log(t), 1)[0])
+              for key, t in times.items()}
     command = "python benchmarks/bench_deep.py" + (" --quick" if args.quick else "")
     text = "\n".join([
         f"Command: `{command}`", "",
-        f"n = {N}, d = {D}, alpha = 1, float64; step s is the median of steps 2-3 (dense "
-        "path: no low-rank weight maintenance yet).", "",
+        f"n = {N}, d = {D}, alpha = 1, float64; step s is the median of steps 2-3. The "
+        "sparse path fires about sqrt(m) neurons per layer and sample; it keeps W_l dense "
+        "(no low-rank factors: a sparse product reads only the fired rows of W_l^T, and "
+        "the m^2 work per step, in the parameter vectors, stays below the n sqrt(m) m "
+        "of the products while m < n^2).", "",
         "| m | depth | path | step s | fit s | peak MiB | inner iterations per step |",
         "|---|---|---|---|---|---|---|", *rows, "",
         "Exponent of the per-step time in m: " + "; ".join(
-            f"depth {depth}, {path} {slope:.2f}" for (depth, path), slope in slopes.items())
+            f"depth {depth}, {path} {slope:.2f} (m = {widths[depth, path][0]}-"
+            f"{widths[depth, path][-1]})" for (depth, path), slope in slopes.items())
         + ".", "",
     ])
     (HERE / "deep.md").write_text(text)

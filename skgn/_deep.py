@@ -8,7 +8,9 @@ The network (Song, Zhang and Zhang 2021, in the NTK parametrization)::
 
 with ``W_1 ~ sigma N(0, 1)``, ``W_l ~ N(0, 1)`` for ``l >= 2`` (He scaling keeps the
 variance of ``z_l`` across layers) and fixed output signs ``A``. All ``W_l`` are trained;
-the parameter vector is ``[vec(W_1), vec(W_2), ..., vec(W_L)]`` (C order).
+the parameter vector is ``[vec(W_1), vec(W_2^T), ..., vec(W_L^T)]`` (C order): the square
+layers are stored transposed, so that ``W_l^T``, the right operand of ``H_{l-1} W_l^T``
+and of its sparse form, is contiguous without a copy of ``m^2`` entries per product.
 
 Back-propagated vectors ``beta_l = df_j / dz_l``::
 
@@ -22,12 +24,97 @@ product, and the Gram is the per-layer tensor trick
 
 with ``V_1 = beta_1``, ``V_l = c beta_l``, ``H_0 = X~``, in ``O(L n^2 m)`` after the
 ``O(L n m^2)`` passes, never forming the ``n x (m d~ + (L - 1) m^2)`` Jacobian.
+
+Shifted ReLU (``shift = t > 0``, the sparse path of Song, Zhang and Zhang)::
+
+    h_l = relu(z_l - t s_l ||h_{l-1}|| 1),     s_1 = sigma,  s_l = c  (l >= 2),
+
+the two-layer network's ``relu(w . x~ - t sigma ||x~||)`` at every layer: ``s_l ||h_{l-1}||``
+is the standard deviation of each entry of ``z_l`` given ``h_{l-1}`` at initialization,
+so every layer fires a fraction ``Q(t)`` (the normal upper tail) of its neurons on every
+sample, and the network stays positively homogeneous in ``x~``. For ``l >= 2`` the
+threshold depends on the layer below, which adds a rank-one term to each layer's
+derivative: with ``u_l = h_{l-1} / ||h_{l-1}||``,
+
+    dZ_l = c (H_{l-1} Delta_l^T + dH_{l-1} W_l^T) - t c <u_l, dH_{l-1}> 1,
+    B_{l-1} = D_{l-1} o (c B_l W_l - t c (B_l 1) u_l^T).
+
+The layer outputs ``H_l`` (``l >= 1``) are then sparse, with ``s = Q(t) m`` entries per
+row, and every product through an ``m x m`` layer costs ``O(n s m)`` instead of
+``O(n m^2)``: ``H_{l-1} W_l^T`` and ``(D_l o dZ_l) W_l^T`` multiply sparse rows, and the
+back-propagated ``B_l W_l`` starts from rows with ``s`` entries. The Gram's per-layer
+factors are expanded to dense ``n x m`` arrays, so it costs ``O(L n^2 m)`` either way.
 """
 
 import numpy as np
+from scipy import sparse
 
 from ._network import Network
 from ._operators import JacobianOperator
+from ._parallel import blas_thread_count, block_map
+
+# Columns per block of a sparse x dense product: a 256-column slice of the dense operand
+# stays in cache while the sparse rows gather from it (2x to 3.5x faster at m = 2,048 to
+# 4,096, n = 2,000, sqrt(m) entries per row, on two cores with the blocks in threads).
+_SPMM_COLUMNS = 256
+# Below this many multiply-adds (stored entries times columns) the blocks run in the
+# calling thread: joblib's threads cost more than they save (m = 512: 0.34 -> 0.49 s a step).
+_SPMM_PARALLEL_WORK = 2**26
+
+
+def column_blocks(R):
+    """Contiguous copies of the consecutive ``_SPMM_COLUMNS``-column blocks of ``R``."""
+    return [np.ascontiguousarray(R[:, j : j + _SPMM_COLUMNS])
+            for j in range(0, R.shape[1], _SPMM_COLUMNS)]
+
+
+def _sparse_dense(H, R, blocks=None):
+    """``H @ R`` for a CSR ``H`` and a dense ``R``, by column blocks of ``R`` in threads.
+
+    ``blocks`` are ``column_blocks(R)`` when already made (a matrix used by many
+    products). Every entry is summed over its row's stored entries in the same order
+    whatever the blocks and threads, so the result is the same to the bit.
+    """
+    if R.shape[1] <= _SPMM_COLUMNS:
+        return H @ R
+    out = np.empty((H.shape[0], R.shape[1]))
+
+    def block(cols):
+        b = cols.start // _SPMM_COLUMNS
+        out[:, cols] = H @ (blocks[b] if blocks is not None
+                            else np.ascontiguousarray(R[:, cols]))
+
+    parallel = H.nnz * R.shape[1] >= _SPMM_PARALLEL_WORK
+    block_map(block, R.shape[1], _SPMM_COLUMNS, n_jobs=blas_thread_count() if parallel else 1)
+    return out
+
+
+def _rows_of(H):
+    """The row index of every stored entry of CSR ``H``."""
+    return np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
+
+
+def _on_pattern(H, values):
+    """``values`` (dense n x m) restricted to the sparsity pattern of CSR ``H``."""
+    data = values[_rows_of(H), H.indices]
+    return sparse.csr_matrix((data, H.indices, H.indptr), shape=H.shape)
+
+
+def _row_norms(H):
+    """Euclidean norm of each row of a dense or CSR matrix."""
+    if sparse.issparse(H):
+        return np.sqrt(np.asarray(H.multiply(H).sum(axis=1)).ravel())
+    return np.linalg.norm(H, axis=1)
+
+
+def _safe_inverse(norms):
+    """``1 / norms`` with 0 for a zero row (nothing fired: the layer above is zero)."""
+    return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+
+
+def _dense(A):
+    """A dense ndarray of a sparse or dense matrix."""
+    return A.toarray() if sparse.issparse(A) else A
 
 
 class DeepReLU(Network):
@@ -50,13 +137,24 @@ class DeepReLU(Network):
         output signs cancel every back-propagated vector below layer ``L``, so the lower
         layers would get no gradient at initialization and the tangent kernel would lose
         their terms.
+    shift : float, default=0.0
+        The shifted ReLU's ``t``: every layer fires about a fraction ``Q(t)`` of its
+        neurons and its outputs are stored sparse (module docstring); 0 is the ReLU.
+    init_scale : float, default=1.0
+        Standard deviation ``sigma`` of ``W_1`` at initialization (it sets the
+        thresholds' scale).
     """
 
-    def __init__(self, signs, n_inputs, depth, reference=None):
+    def __init__(self, signs, n_inputs, depth, reference=None, shift=0.0, init_scale=1.0):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.n_inputs = int(n_inputs)
         self.depth = int(depth)
         self.reference = None if reference is None else np.asarray(reference, np.float64)
+        self.shift = float(shift)
+        # tau_l = t s_l ||h_{l-1}||, s_1 = sigma, s_l = c (module docstring).
+        c = np.sqrt(2.0 / self.n_neurons)
+        self.threshold_scales = [self.shift * (init_scale if l == 0 else c)
+                                 for l in range(depth)]
         # The last forward pass and the reference's outputs, keyed by the identity of the
         # arrays they were computed from (the Gauss-Newton loop never changes an array in
         # place): the Jacobian at an accepted trial point reuses the trial's forward pass,
@@ -77,18 +175,19 @@ class DeepReLU(Network):
         return [(m, self.n_inputs)] + [(m, m)] * (self.depth - 1)
 
     def unpack(self, params):
-        """Split the flat parameter vector into the layer matrices (views)."""
+        """Split the flat parameter vector into the layer matrices ``W_l`` (views; the
+        square ones are the transposes of contiguous blocks)."""
         params = np.asarray(params, dtype=np.float64).ravel()
         out, start = [], 0
-        for shape in self.shapes:
-            size = shape[0] * shape[1]
-            out.append(params[start : start + size].reshape(shape))
-            start += size
+        for l, (rows, cols) in enumerate(self.shapes):
+            block = params[start : start + rows * cols]
+            out.append(block.reshape(rows, cols) if l == 0 else block.reshape(cols, rows).T)
+            start += rows * cols
         return out
 
     @classmethod
     def initialize(cls, rng, n_inputs, n_outputs, *, n_neurons, depth, init="centered",
-                   init_scale=1.0):
+                   init_scale=1.0, shift=0.0):
         """Draw ``W_1 ~ init_scale N(0, 1)``, ``W_l ~ N(0, 1)`` and signs in {-1, +1}.
 
         With ``init='centered'`` (or its alias ``'symmetric'``) the network subtracts its
@@ -110,6 +209,8 @@ class DeepReLU(Network):
             ``'symmetric'`` means ``'centered'`` here.
         init_scale : float, default=1.0
             Standard deviation of ``W_1``.
+        shift : float, default=0.0
+            The shifted ReLU's ``t`` (0: the plain ReLU).
 
         Returns
         -------
@@ -117,12 +218,14 @@ class DeepReLU(Network):
         params : ndarray of shape (m d~ + (L - 1) m^2,)
         """
         m = n_neurons
-        layers = [init_scale * rng.standard_normal((m, n_inputs))]
-        layers += [rng.standard_normal((m, m)) for _ in range(depth - 1)]
+        # The square layers are drawn in their stored (transposed) layout.
+        blocks = [init_scale * rng.standard_normal(m * n_inputs)]
+        blocks += [rng.standard_normal(m * m) for _ in range(depth - 1)]
         signs = rng.choice([-1.0, 1.0], size=(m, n_outputs))
-        params = np.concatenate([W.ravel() for W in layers])
+        params = np.concatenate(blocks)
         reference = params.copy() if init in ("centered", "symmetric") else None
-        return cls(signs, n_inputs, depth, reference=reference), params
+        return cls(signs, n_inputs, depth, reference=reference, shift=shift,
+                   init_scale=init_scale), params
 
     def forward(self, params, X_tilde):
         """Layer inputs ``H_0 = X~, H_1, ..., H_L`` and patterns ``D_1, ..., D_L``.
@@ -137,18 +240,22 @@ class DeepReLU(Network):
         c = np.sqrt(2.0 / self.n_neurons)
         H, D = [np.asarray(X_tilde, dtype=np.float64)], []
         for l, W in enumerate(layers):
-            Z = H[-1] @ W.T
+            Z = _sparse_dense(H[-1], W.T) if sparse.issparse(H[-1]) else H[-1] @ W.T
             if l > 0:
                 Z *= c
-            D.append(Z > 0)
-            H.append(np.maximum(Z, 0.0, out=Z))
+            if self.shift:
+                Z -= self.threshold_scales[l] * _row_norms(H[-1])[:, None]
+            # With the shift, D_l is the pattern of the sparse H_l (not stored).
+            D.append(None if self.shift else Z > 0)
+            Z = np.maximum(Z, 0.0, out=Z)
+            H.append(sparse.csr_matrix(Z) if self.shift else Z)
         self._last_forward = (params, X_tilde, H, D)
         return H, D
 
     def predict(self, params, X_tilde):
         """Outputs ``h_L A / sqrt(m)`` (less the reference's), shape (n_samples, n_outputs)."""
         H, _ = self.forward(params, X_tilde)
-        out = (H[-1] @ self.signs) / np.sqrt(self.n_neurons)
+        out = np.asarray(H[-1] @ self.signs) / np.sqrt(self.n_neurons)
         if self.reference is not None:
             cached = self._reference_outputs
             if cached is None or cached[0] is not X_tilde:
@@ -157,7 +264,7 @@ class DeepReLU(Network):
                 H0, _ = self.forward(self.reference, X_tilde)
                 self._last_forward = saved
                 cached = self._reference_outputs = (
-                    X_tilde, (H0[-1] @ self.signs) / np.sqrt(self.n_neurons))
+                    X_tilde, np.asarray(H0[-1] @ self.signs) / np.sqrt(self.n_neurons))
             out -= cached[1]
         return out
 
@@ -169,7 +276,7 @@ class DeepReLU(Network):
 class DeepReLUJacobian(JacobianOperator):
     """Jacobian of :class:`DeepReLU`, applied by forward mode and back-propagation.
 
-    Forward, ``v = [vec(Delta_1), ..., vec(Delta_L)]``::
+    Forward, ``v = [vec(Delta_1), vec(Delta_2^T), ..., vec(Delta_L^T)]``::
 
         dZ_1 = X~ Delta_1^T,  dZ_l = c (H_{l-1} Delta_l^T + (D_{l-1} o dZ_{l-1}) W_l^T)
         (J v)[j n + i] = s_i (D_L o dZ_L)[i] . A[:, j] / sqrt(m)
@@ -177,9 +284,10 @@ class DeepReLUJacobian(JacobianOperator):
     Adjoint, ``z`` reshaped to ``(k, n)``::
 
         B_L = D_L o (sum_j (s o z_j) A[:, j]^T) / sqrt(m),  B_{l-1} = D_{l-1} o (c B_l W_l)
-        J^T z = [vec(B_1^T X~), vec(c B_2^T H_1), ..., vec(c B_L^T H_{L-1})]
+        J^T z = [vec(B_1^T X~), vec(c H_1^T B_2), ..., vec(c H_{L-1}^T B_L)]
 
-    Each costs ``O(n (m d~ + (L - 1) m^2))`` per vector.
+    Each costs ``O(n (m d~ + (L - 1) m^2))`` per vector, ``O(n (m d~ + (L - 1) s m))``
+    with the shift (``s`` fired neurons per sample and layer; module docstring).
 
     Parameters
     ----------
@@ -206,8 +314,57 @@ class DeepReLUJacobian(JacobianOperator):
         self.n_samples, self.n_outputs = n, k
         self._gram = None
         self._blocks = None
+        # With the shift the layer outputs are sparse; the sparse products take column
+        # blocks of W_l^T (forward) and W_l (back-propagation), copied once per
+        # linearization.
+        self.sparse = bool(network.shift)
+        if self.sparse:
+            self._blocks_T = [None] + [column_blocks(W.T) for W in self.layers[1:]]
+            self._blocks_W = [None] + [column_blocks(W) for W in self.layers[1:]]
+            # Entry rows of each sparse H_l and the unit rows u = h_l / ||h_l|| (same
+            # pattern) of the thresholds' rank-one derivative terms.
+            self._rows = [None] + [_rows_of(H) for H in self.inputs_[1:]]
+            self._units = [None] + [
+                sparse.csr_matrix((H.data * _safe_inverse(_row_norms(H))[rows], H.indices,
+                                   H.indptr), shape=H.shape)
+                for H, rows in zip(self.inputs_[1:], self._rows[1:])]
+            self._tc = network.shift * self.c
         P = sum(a * b for a, b in network.shapes)
         super().__init__(shape=(k * n, P))
+
+    def _mask(self, l, values):
+        """``D_l o values`` for a layer ``l >= 1`` (sparse, on ``H_l``'s pattern, with the
+        shift)."""
+        if self.sparse:
+            return _on_pattern(self.inputs_[l], values)
+        return self.patterns_[l - 1] * values
+
+    def _forward(self, l, dZ, delta):
+        """``dZ`` of the layer above ``H_l`` (``l >= 1``) from ``dZ_l`` and its ``Delta``."""
+        dH = self._mask(l, dZ)
+        if self.sparse:
+            out = _sparse_dense(self.inputs_[l], delta.T)
+            out += _sparse_dense(dH, self.layers[l].T, self._blocks_T[l])
+            out *= self.c
+        else:
+            out = self.c * (self.inputs_[l] @ delta.T + dH @ self.layers[l].T)
+        if self.sparse:
+            # - t c <u_l, dH_l>: the threshold follows ||h_l||.
+            dots = np.bincount(self._rows[l], self._units[l].data * dH.data,
+                               minlength=self.n_samples)
+            out -= self._tc * dots[:, None]
+        return out
+
+    def _back(self, l, B):
+        """``B_l`` (``l >= 1``) from the back-propagated ``B`` of the layer above."""
+        through = (_sparse_dense(B, self.layers[l], self._blocks_W[l]) if self.sparse
+                   else B @ self.layers[l])
+        out = self._mask(l, self.c * through)
+        if self.sparse:
+            # - t c (B 1) u_l^T, on H_l's pattern like the masked term.
+            sums = np.asarray(B.sum(axis=1)).ravel()
+            out.data -= self._tc * sums[self._rows[l]] * self._units[l].data
+        return out
 
     def _matmat(self, V):
         n, k, m = self.n_samples, self.n_outputs, self.network.n_neurons
@@ -217,10 +374,9 @@ class DeepReLUJacobian(JacobianOperator):
             deltas = self.network.unpack(V[:, q])
             dZ = self.inputs_[0] @ deltas[0].T
             for l in range(1, len(self.layers)):
-                # dZ_l = c (H_{l-1} Delta_l^T + (D_{l-1} o dZ_{l-1}) W_l^T)
-                through = (self.patterns_[l - 1] * dZ) @ self.layers[l].T
-                dZ = self.c * (self.inputs_[l] @ deltas[l].T + through)
-            out[:, :, q] = ((self.patterns_[-1] * dZ) @ self.signs).T / np.sqrt(m)
+                dZ = self._forward(l, dZ, deltas[l])
+            L = len(self.layers)
+            out[:, :, q] = np.asarray(self._mask(L, dZ) @ self.signs).T / np.sqrt(m)
         if self.row_weights is not None:
             out *= self.row_weights[None, :, None]
         return out.reshape(k * n, p)
@@ -231,17 +387,25 @@ class DeepReLUJacobian(JacobianOperator):
         Z = np.asarray(Z, dtype=np.float64).reshape(k, n, p)
         if self.row_weights is not None:
             Z = Z * self.row_weights[None, :, None]
-        out = np.empty((self.shape[1], p))
+        # Each layer's gradient goes straight into its rows of the output.
+        out = np.empty((p, self.shape[1]))
+        starts = np.cumsum([0] + [a * b for a, b in self.network.shapes])
         for q in range(p):
-            B = self.patterns_[-1] * (Z[:, :, q].T @ self.signs.T) / np.sqrt(m)
-            grads = []
+            B = self._mask(len(self.layers), (Z[:, :, q].T @ self.signs.T) / np.sqrt(m))
             for l in range(len(self.layers) - 1, -1, -1):
-                scale = self.c if l > 0 else 1.0
-                grads.append(scale * (B.T @ self.inputs_[l]))
-                if l > 0:
-                    B = self.patterns_[l - 1] * (self.c * (B @ self.layers[l]))
-            out[:, q] = np.concatenate([g.ravel() for g in reversed(grads)])
-        return out
+                target = out[q, starts[l] : starts[l + 1]]
+                if l == 0:
+                    target[:] = _dense(B.T @ self.inputs_[0]).ravel()
+                    continue
+                # Layer l >= 1 is stored as vec(W^T): its block is c H_{l-1}^T B_l.
+                grad = target.reshape(m, m)
+                if self.sparse:
+                    (self.inputs_[l].T @ B).tocsr().toarray(out=grad)
+                else:
+                    np.matmul(self.inputs_[l].T, B, out=grad)
+                grad *= self.c
+                B = self._back(l, B)
+        return out.T
 
     def kron_blocks(self):
         """Per-layer factors: row ``q`` of layer ``l``'s block is ``U_l[q] (x) V_l[q]``.
@@ -249,29 +413,33 @@ class DeepReLUJacobian(JacobianOperator):
         Returns
         -------
         blocks : list of (U, V)
-            ``U_l`` (k n x m) holds the scaled back-propagated vectors ``s_i c beta_l``
-            (``beta_1`` unscaled), ``V_l`` (k n x width of the layer's input) the layer
-            inputs; output-major rows.
+            For the first layer ``U_1`` (k n x m) holds the scaled back-propagated
+            vectors ``s_i beta_1`` and ``V_1`` (k n x d~) the inputs; for the square
+            layers, stored transposed, ``U_l`` holds the layer inputs ``h_{l-1}`` and
+            ``V_l`` the vectors ``s_i c beta_l``. Output-major rows.
         """
         if self._blocks is not None:
             return self._blocks
         k, m = self.n_outputs, self.network.n_neurons
         per_output = []
+        L, n = len(self.layers), self.n_samples
         for j in range(k):
-            beta = self.patterns_[-1] * (self.signs[:, j] / np.sqrt(m))
+            beta = self._mask(L, np.broadcast_to(self.signs[:, j] / np.sqrt(m), (n, m)))
             betas = [beta]
-            for l in range(len(self.layers) - 1, 0, -1):
-                beta = self.patterns_[l - 1] * (self.c * (beta @ self.layers[l]))
+            for l in range(L - 1, 0, -1):
+                beta = self._back(l, beta)
                 betas.append(beta)
             per_output.append(betas[::-1])
         blocks = []
-        for l in range(len(self.layers)):
-            U = np.vstack([per_output[j][l] for j in range(k)])
+        # The factors are dense: the Gram's GEMMs cost O(n^2 m) per layer either way.
+        for l in range(L):
+            U = np.vstack([_dense(per_output[j][l]) for j in range(k)])
             if l > 0:
                 U *= self.c
             if self.row_weights is not None:
                 U *= np.tile(self.row_weights, k)[:, None]
-            blocks.append((U, np.tile(self.inputs_[l], (k, 1))))
+            V = np.tile(_dense(self.inputs_[l]), (k, 1))
+            blocks.append((U, V) if l == 0 else (V, U))
         self._blocks = blocks
         return blocks
 

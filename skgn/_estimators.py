@@ -9,6 +9,7 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy import stats
 from sklearn import get_config
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -169,6 +170,24 @@ def _resolve_init(init, n_rows, n_neurons, n_inputs, depth):
     return "centered"
 
 
+def _resolve_shift(p):
+    """The shifted ReLU's ``t`` (0 for the plain ReLU).
+
+    ``'auto'``: ``sqrt(0.4 log m)`` for the two-layer network (the papers' choice, about
+    2% of the neurons fire at ``m = 1024``); with ``depth >= 2`` the ``t`` at which about
+    ``sqrt(m)`` neurons of each layer fire, ``Q(t) = m^(-1/2)``, so that a product through
+    an ``m x m`` layer costs ``O(n m^1.5)``.
+    """
+    if p["activation"] != "shifted_relu":
+        return 0.0
+    if p["shift"] != "auto":
+        return float(p["shift"])
+    m = p["n_neurons"]
+    if p["depth"] > 1:
+        return float(stats.norm.isf(m**-0.5))
+    return float(np.sqrt(0.4 * np.log(m)))
+
+
 def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
     """Rows per block of the ``n x m`` work, or ``None`` for all rows at once.
 
@@ -219,11 +238,6 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
     def _validate_params(self):
         """Check every constructor parameter against its spec; return them as a dict."""
         params = validate_params(self.get_params(deep=False), _PARAMETERS)
-        if params["depth"] > 1 and params["activation"] != "relu":
-            raise InvalidParameterError(
-                f"depth={params['depth']} supports activation='relu' only; got "
-                f"activation={params['activation']!r}. Use depth=1 for the shifted ReLU."
-            )
         if params["init"] == "symmetric" and params["depth"] == 1 and params["n_neurons"] % 2:
             raise InvalidParameterError(
                 f"init='symmetric' pairs neurons, so n_neurons must be even; got "
@@ -317,7 +331,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             # Long steps report their passes over the row blocks.
             base.on_rows = monitor.rows_done
         try:
-            with blas_threads_for(Y.size, p["n_neurons"]):
+            with blas_threads_for(Y.size, p["n_neurons"], p["depth"]):
                 result = gauss_newton(
                     network, state.weights, state.initial_weights, X_tilde, Y,
                     loss=loss,
@@ -364,7 +378,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             # The deep network subtracts its reference itself, beside its forward cache.
             reference = state.initial_weights if state.centered else None
             return DeepReLU(state.output_signs, X_tilde.shape[1], p["depth"],
-                            reference=reference), X_tilde
+                            reference=reference, shift=state.shift,
+                            init_scale=p["init_scale"]), X_tilde
         threshold = state.shift * p["init_scale"]
         pattern = {"auto": "indexed"}.get(p["pattern"], p["pattern"]) if threshold else "dense"
         if pattern == "dense":
@@ -423,17 +438,28 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         scales = ((p["input_scale"],) if p["input_scale"] != "auto"
                   else p["input_scales"] or DEFAULT_INPUT_SCALES)
         scores = None
-        shift = 0.0
-        if p["activation"] == "shifted_relu":
-            shift = (np.sqrt(0.4 * np.log(p["n_neurons"])) if p["shift"] == "auto"
-                     else p["shift"])
+        shift = _resolve_shift(p)
         if p["alpha"] == "auto" or p["input_scale"] == "auto":
+            kernel = None
+            if shift and p["depth"] > 1:
+                # No closed form: the drawn network's own tangent kernel, the Gram of
+                # its first output (every output's has the same limit).
+                drawn = DeepReLU(network.signs[:, :1], n_inputs, p["depth"], shift=shift,
+                                 init_scale=p["init_scale"])
+
+                def drawn_kernel(X_scaled):
+                    X_tilde = add_bias_feature(X_scaled, p["fit_intercept"])
+                    return drawn.jacobian(W0, X_tilde).gram()
+
+                kernel = drawn_kernel
+
             with single_blas_thread():
                 selection = select(
                     X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
                     sample_weight, alphas=alphas, input_scales=scales,
                     bias=float(p["fit_intercept"]), rng=np.random.RandomState(selection_seed),
-                    shift=shift, depth=p["depth"], init_scale=p["init_scale"])
+                    kernel=kernel, shift=shift, depth=p["depth"],
+                    init_scale=p["init_scale"])
             alpha, input_scale, scores = (selection.alpha, selection.input_scale,
                                           selection.scores)
         else:
@@ -466,12 +492,13 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         else:
             reference = self.initial_weights_ if self.centered_ else None
             network = DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
-                               self.depth, reference=reference)
+                               self.depth, reference=reference, shift=self.shift_,
+                               init_scale=self.init_scale)
         m = self.n_neurons
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
         chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))
         out = np.empty((X.shape[0], self.n_outputs_))
-        with blas_threads_for(X.shape[0], m):
+        with blas_threads_for(X.shape[0], m, self.depth):
             for rows in gen_batches(X.shape[0], chunk):
                 X_tilde = _network_inputs(X[rows], self.input_scale_, self.fit_intercept)
                 out[rows] = network.predict(self.weights_, X_tilde)
@@ -504,18 +531,22 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         ``h_l = relu(sqrt(2/m) W_l h_{l-1})`` (He scaling, ``W_l ~ N(0, 1)``, all trained)
         whose Jacobian is applied by forward mode and back-propagation, with the Gram by
         the per-layer tensor trick (``O(L n^2 m)``). Its tangent kernel is
-        ``skgn.ntk(X, depth=L, init_scale=...)``. Deep networks use float64, the plain
-        ReLU and dense patterns; a step costs ``O(n m^2)`` per Jacobian product
-        (``benchmarks/deep.md``).
+        ``skgn.ntk(X, depth=L, init_scale=...)``. Deep networks use float64; a step costs
+        ``O(n m^2)`` per Jacobian product, ``O(n m^1.5)`` with the shifted ReLU, whose
+        layer outputs are sparse (``benchmarks/deep.md``).
     activation : {'relu', 'shifted_relu'}, default='relu'
         ``'shifted_relu'`` is ``relu(w . x~ - t sigma ||x~||)`` with ``sigma =
         init_scale`` and ``t = shift``: at initialization each sample fires a fraction
         ``P(N(0, 1) > t)`` of the neurons (Song, Yang and Zhang 2021), so the Jacobian is
-        sparse. Its tangent kernel is ``skgn.ntk(..., shift=t)``.
+        sparse. Its tangent kernel is ``skgn.ntk(..., shift=t)``. With ``depth >= 2``
+        every layer is shifted by ``t`` times its input's spread and fires that fraction
+        (user guide, "Sparse activations"); ``alpha='auto'`` then scores the drawn
+        network's own tangent kernel.
     shift : 'auto' or float, default='auto'
         ``t`` of ``'shifted_relu'`` (ignored by ``'relu'``); ``'auto'`` is
         ``sqrt(0.4 log m)``, the papers' choice (about 2% of the neurons fire at
-        ``m = 1024``).
+        ``m = 1024``); with ``depth >= 2`` the ``t`` at which about ``sqrt(m)`` neurons
+        of each layer fire (user guide).
     pattern : {'auto', 'dense', 'sparse', 'indexed'}, default='auto'
         Storage of the activation pattern with ``'shifted_relu'``: ``'dense'`` (an
         ``n x m`` array, BLAS products), ``'sparse'`` (only the fired pairs; products in
@@ -717,7 +748,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         target units (``None`` when both ``alpha`` and ``input_scale`` were numbers).
     weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
         Trained hidden weights; the last column is the bias if ``fit_intercept``. With
-        ``depth >= 2`` a flat vector ``[vec(W_1), ..., vec(W_L)]`` of length
+        ``depth >= 2`` a flat vector ``[vec(W_1), vec(W_2^T), ..., vec(W_L^T)]`` of length
         ``m (d + fit_intercept) + (L - 1) m^2``.
     initial_weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
         The initialization ``W0`` (the anchor of the ridge penalty), shaped like

@@ -155,7 +155,7 @@ def single_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def blas_threads_for(n_rows, n_neurons):
+def blas_threads_for(n_rows, n_neurons, depth=1):
     """Context manager limiting BLAS to one thread for problems too small to share.
 
     Parameters
@@ -164,14 +164,19 @@ def blas_threads_for(n_rows, n_neurons):
         Rows of the Jacobian (samples times outputs).
     n_neurons : int
         Hidden width ``m``.
+    depth : int, default=1
+        Hidden layers: from 2, every (row, neuron) pair costs ``m`` times more (the
+        ``m x m`` layers), so the pairs are counted ``m`` times.
 
     Returns
     -------
     context : context manager
-        ``threadpool_limits(1, user_api='blas')`` when ``n_rows * n_neurons`` is below
-        ``2**23``; otherwise a no-op, leaving the user's BLAS setting in force.
+        ``threadpool_limits(1, user_api='blas')`` when ``n_rows * n_neurons`` (times
+        ``n_neurons`` for ``depth >= 2``) is below ``2**23``; otherwise a no-op, leaving
+        the user's BLAS setting in force.
     """
-    if n_rows * n_neurons < _SINGLE_THREAD_PAIRS:
+    work = n_rows * n_neurons * (n_neurons if depth > 1 else 1)
+    if work < _SINGLE_THREAD_PAIRS:
         return threadpool_limits(limits=1, user_api="blas")
     return nullcontext()
 

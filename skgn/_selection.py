@@ -116,7 +116,7 @@ def loo_scores(K, Y, alphas, sample_weight=None, *, return_eigenvalues=False):
 
 
 def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng,
-           max_rows=SELECTION_ROWS, **kernel):
+           max_rows=SELECTION_ROWS, kernel=None, **ntk_options):
     """Score every (input scale, alpha) pair by LOO on a subsample; return the best.
 
     Parameters
@@ -137,7 +137,11 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng,
         Draws the subsample.
     max_rows : int, default=SELECTION_ROWS
         Rows scored (a random subsample beyond this).
-    **kernel
+    kernel : callable, default=None
+        ``kernel(s X_sub)`` gives the Gram to score at input scale ``s`` (the deep
+        shifted ReLU has no closed form, so the drawn network's own tangent kernel);
+        ``None`` uses :func:`~skgn.ntk`.
+    **ntk_options
         Further keywords of :func:`~skgn.ntk` (``shift``, ``depth``, ``init_scale``).
 
     Returns
@@ -153,8 +157,12 @@ def select(X, Y, sample_weight, *, alphas, input_scales, bias, rng,
     # np.asarray gathers the subsample when X is a dask array.
     X_sub, Y_sub = np.asarray(X[rows]), Y[rows]
     sw = None if sample_weight is None else sample_weight[rows]
-    scored = [loo_scores(ntk(s * X_sub, bias=bias, **kernel), Y_sub, alphas, sw,
-                         return_eigenvalues=True) for s in input_scales]
+    if kernel is None:
+        def kernel(X_scaled):
+            return ntk(X_scaled, bias=bias, **ntk_options)
+
+    scored = [loo_scores(kernel(s * X_sub), Y_sub, alphas, sw, return_eigenvalues=True)
+              for s in input_scales]
     scores = np.array([score for score, _ in scored])
     i, j = np.unravel_index(np.argmax(scores), scores.shape)
     return Selection(alpha=float(alphas[j]), input_scale=float(input_scales[i]),

@@ -16,7 +16,7 @@ ALLOWED = {
     "_solvers": {"_operators", "_preconditioners"},
     "_network": {"_operators", "_parallel"},
     "_sparse": {"_network", "_operators"},
-    "_deep": {"_network", "_operators"},
+    "_deep": {"_network", "_operators", "_parallel"},
     "_dask": {"_network", "_parallel"},
     "_losses": set(),
     "_kernels": {"_validation"},

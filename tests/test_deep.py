@@ -5,21 +5,23 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy import sparse, stats
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from skgn import SketchedGNRegressor, ntk
-from skgn._deep import DeepReLU
+from skgn._deep import DeepReLU, _sparse_dense, column_blocks
 from skgn._gauss_newton import gauss_newton_step
 from skgn._network import add_bias_feature
 from skgn._preconditioners import make_preconditioner
 from skgn._solvers import SOLVERS
 
 
-def _problem(depth, n=9, d=3, m=6, k=1, weighted=False, seed=0):
+def _problem(depth, n=9, d=3, m=6, k=1, weighted=False, seed=0, shift=0.0):
     rng = np.random.RandomState(seed)
     X_tilde = add_bias_feature(rng.standard_normal((n, d)), True)
     network, params = DeepReLU.initialize(rng, d + 1, k, n_neurons=m, depth=depth,
-                                          init="random", init_scale=0.8)
+                                          init="random", init_scale=0.8, shift=shift)
     row_weights = np.sqrt(rng.uniform(0.5, 2.0, n)) if weighted else None
     return network, params, X_tilde, row_weights
 
@@ -39,7 +41,10 @@ def _fd_jacobian(network, params, X_tilde, row_weights, h=1e-6):
 
 
 CASES = [{"depth": 2, "k": 1, "weighted": False}, {"depth": 2, "k": 2, "weighted": True},
-         {"depth": 3, "k": 1, "weighted": True}, {"depth": 3, "k": 3, "weighted": False}]
+         {"depth": 3, "k": 1, "weighted": True}, {"depth": 3, "k": 3, "weighted": False},
+         # The shifted ReLU: sparse layer outputs (about a third of the neurons fire).
+         {"depth": 2, "k": 2, "weighted": True, "m": 12, "shift": 0.4},
+         {"depth": 3, "k": 1, "weighted": False, "m": 12, "shift": 0.4}]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -71,10 +76,11 @@ PATHS = [("cg", "none", {}), ("cg", "jacobi", {}), ("cg", "nystrom", {"n_landmar
          ("lsqr", "nystrom", {"n_landmarks": 12}), ("cg", "sketch", {"sketch": "gaussian"})]
 
 
-@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("depth, shift", [(2, 0.0), (3, 0.0), (2, 0.4)])
 @pytest.mark.parametrize("solver, name, options", PATHS)
-def test_every_solver_path_gives_the_cholesky_step(depth, solver, name, options):
-    network, params, X_tilde, rw = _problem(depth, n=20, m=8, k=2, weighted=True)
+def test_every_solver_path_gives_the_cholesky_step(depth, shift, solver, name, options):
+    network, params, X_tilde, rw = _problem(depth, n=20, m=12 if shift else 8, k=2,
+                                            weighted=True, shift=shift)
     J = network.jacobian(params, X_tilde, row_weights=rw)
     rng = np.random.default_rng(1)
     r, u = rng.standard_normal(J.shape[0]), 0.1 * rng.standard_normal(J.shape[1])
@@ -83,6 +89,35 @@ def test_every_solver_path_gives_the_cholesky_step(depth, solver, name, options)
     delta, inner = gauss_newton_step(J, r, u, 0.3, 0.05, SOLVERS[solver], rtol=1e-13,
                                      maxiter=2000, preconditioner=precond)
     assert_allclose(delta, ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("shift", [0.5, 1.5, 2.5])
+def test_every_shifted_layer_fires_the_same_fraction_and_stores_it_sparse(shift):
+    """The thresholds follow each layer's spread: a fraction Q(t) fires in every layer."""
+    rng = np.random.RandomState(0)
+    X_tilde = add_bias_feature(3.0 * rng.standard_normal((40, 5)), True)
+    network, params = DeepReLU.initialize(rng, 6, 1, n_neurons=3000, depth=3,
+                                          init="random", init_scale=0.6, shift=shift)
+    H, _ = network.forward(params, X_tilde)
+    expected = stats.norm.sf(shift)
+    for H_l in H[1:]:
+        assert sparse.isspmatrix_csr(H_l)
+        assert_allclose(H_l.nnz / np.prod(H_l.shape), expected, rtol=0.2)
+
+
+def test_blocked_sparse_products_match_plain_ones_bit_for_bit(monkeypatch):
+    """Column blocks, in the calling thread or in threads, sum each entry alike."""
+    rng = np.random.default_rng(0)
+    H = sparse.random(50, 700, density=0.05, format="csr", random_state=1)
+    R = rng.standard_normal((700, 600))
+    plain = H @ R
+    assert np.array_equal(_sparse_dense(H, R), plain)
+    assert np.array_equal(_sparse_dense(H, R, column_blocks(R)), plain)
+    # The F-ordered transpose of a square layer, in threads.
+    monkeypatch.setattr("skgn._deep._SPMM_PARALLEL_WORK", 0)
+    with threadpool_limits(2, user_api="blas"):
+        assert np.array_equal(_sparse_dense(H, R.T.T), plain)
+    assert np.array_equal(_sparse_dense(H, np.asfortranarray(R)), plain)
 
 
 @pytest.mark.parametrize("depth", [2, 3])
@@ -144,6 +179,27 @@ def test_deep_estimator_fits_and_predicts(solver):
     assert reg.weights_.shape == (64 * 4 + 64 * 64,)
     assert reg.score(X, y) > 0.9
     assert reg.loss_curve_ == sorted(reg.loss_curve_, reverse=True)
+
+
+def test_shifted_deep_estimator_scores_its_own_kernel_and_predicts_its_network():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1]
+    reg = SketchedGNRegressor(128, depth=2, activation="shifted_relu", shift=0.6,
+                              random_state=0).fit(X, y)
+    assert reg.shift_ == 0.6 and reg.selection_scores_.shape == (3, 9)
+    assert reg.score(X, y) > 0.9
+    assert reg.loss_curve_ == sorted(reg.loss_curve_, reverse=True)
+    # predict runs the trained shifted network (less its initial output).
+    net = DeepReLU(reg.output_signs_, 4, 2, reference=reg.initial_weights_, shift=0.6)
+    X_tilde = add_bias_feature(X, True, bias=1.0 / reg.input_scale_)  # [x, 1/s]
+    expected = net.predict(reg.weights_, X_tilde)[:, 0] * reg.y_scale_[0] + reg.y_mean_[0]
+    assert_allclose(reg.predict(X), expected, rtol=1e-12)
+    # 'auto': about sqrt(m) neurons of each layer fire.
+    auto = SketchedGNRegressor(128, depth=2, activation="shifted_relu", max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        auto.fit(X, y)
+    assert_allclose(stats.norm.sf(auto.shift_), 128**-0.5, rtol=1e-12)
 
 
 def test_symmetric_deep_network_starts_at_zero_and_keeps_every_layer_gradient():

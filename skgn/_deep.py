@@ -94,9 +94,10 @@ def _rows_of(H):
     return np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
 
 
-def _on_pattern(H, values):
-    """``values`` (dense n x m) restricted to the sparsity pattern of CSR ``H``."""
-    data = values[_rows_of(H), H.indices]
+def _on_pattern(H, rows, values):
+    """``values`` (dense n x m) restricted to the sparsity pattern of CSR ``H``, whose
+    stored entries lie in ``rows`` (``_rows_of(H)``)."""
+    data = values[rows, H.indices]
     return sparse.csr_matrix((data, H.indices, H.indptr), shape=H.shape)
 
 
@@ -336,7 +337,7 @@ class DeepReLUJacobian(JacobianOperator):
         """``D_l o values`` for a layer ``l >= 1`` (sparse, on ``H_l``'s pattern, with the
         shift)."""
         if self.sparse:
-            return _on_pattern(self.inputs_[l], values)
+            return _on_pattern(self.inputs_[l], self._rows[l], values)
         return self.patterns_[l - 1] * values
 
     def _forward(self, l, dZ, delta):

@@ -469,8 +469,8 @@ class CenteredNetwork(Network):
         return self.network.signs
 
     @classmethod
-    def initialize(cls, rng, n_inputs, n_outputs, *, network=TwoLayerReLU, **options):
-        """Draw ``network`` with independent neurons and center it at its draw.
+    def initialize(cls, rng, n_inputs, n_outputs, **options):
+        """Draw a :class:`TwoLayerReLU` with independent neurons and center it at its draw.
 
         Parameters
         ----------
@@ -480,10 +480,9 @@ class CenteredNetwork(Network):
             Input width ``d~`` (bias feature included).
         n_outputs : int
             Number of outputs ``k``.
-        network : type, default=TwoLayerReLU
-            The network class drawn (with ``init='random'``).
         **options
-            Further keywords of ``network.initialize`` (width, ``init_scale``).
+            Further keywords of :meth:`TwoLayerReLU.initialize` (``n_neurons``,
+            ``init_scale``); the neurons are drawn with ``init='random'``.
 
         Returns
         -------
@@ -492,8 +491,8 @@ class CenteredNetwork(Network):
         params : ndarray
             Initial parameters (the reference).
         """
-        inner, params = network.initialize(rng, n_inputs, n_outputs, init="random",
-                                           **options)
+        inner, params = TwoLayerReLU.initialize(rng, n_inputs, n_outputs, init="random",
+                                                **options)
         return cls(inner, params), params
 
     def reference_outputs(self, X):

@@ -111,7 +111,8 @@ def ntk(X, Y=None, *, bias=1.0, shift=0.0, depth=1, init_scale=1.0):
         estimator): the kernel becomes ``<x~, y~> P(g > t, g' > t)``.
     depth : int, default=1
         Hidden layers (``SketchedGNRegressor(depth=...)``); ``depth >= 2`` uses the
-        standard NTK recursion of the He-scaled network (plain ReLU only).
+        standard NTK recursion of the He-scaled network (plain ReLU only; a deep
+        estimator with the shifted ReLU scores its drawn network's own Gram instead).
     init_scale : float, default=1.0
         Standard deviation of the first layer's weights; it matters for ``depth >= 2``
         only (the deeper layers' contributions scale with its square).

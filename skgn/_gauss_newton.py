@@ -39,6 +39,9 @@ _INNER_RTOL_MIN = 1e-10
 _EPS = np.finfo(np.float64).eps
 # Step lengths tried along a Gauss-Newton direction before the step is rejected.
 _STEP_LENGTHS = (1.0, 0.5, 0.25)
+# A later inner solve stops after this many times the first solve's iterations (see
+# gauss_newton's inner_max_iter).
+_LATER_SOLVE_BUDGET = 2.0
 
 
 @dataclass
@@ -119,11 +122,15 @@ class LMState:
         Inner tolerance of the next step.
     first_objective : float or None
         Objective before the first step (the reference of the stopping rule).
+    first_iterations : float or None
+        Iterations of the first inner solve, at the inner tolerance ``INNER_RTOL_MAX``
+        (the reference of the later solves' cap).
     """
 
     damping: NielsenDamping = field(default_factory=NielsenDamping)
     inner_rtol: float = INNER_RTOL_MAX
     first_objective: float = None
+    first_iterations: float = None
 
 
 class PreconditionerCache:
@@ -423,7 +430,17 @@ def gauss_newton(
         most ``tol`` times the objective (a stationary point). The loop also stops when
         the objective falls to machine epsilon times its starting value.
     inner_max_iter : int, default=None
-        Iteration cap of an iterative inner solver.
+        Iteration cap of an iterative inner solve. Every solve after the first is also
+        capped at ``_LATER_SOLVE_BUDGET = 2`` times the first solve's iterations, scaled
+        by ``log(rtol) / log(INNER_RTOL_MAX)`` for a tighter tolerance (kept in the
+        warm-start state), plus ``refit_iterations``: a later step costs at most about
+        twice the first, its preconditioner fit included. The first solve, from a
+        freshly fitted preconditioner, shows
+        what a well-preconditioned step costs; a later one that needs more is chasing
+        the residual left in the preconditioner's tail, where the model decrease per
+        iteration is small, and its truncated iterate is still a descent step that the
+        acceptance test checks (truncated Newton). A step whose solve was cut short
+        does not count for the ``tol`` stopping rule.
     refit_iterations : int, default=None
         Inner iterations worth one fit of the preconditioner: a solve on a reused
         preconditioner that needs more is stopped, the preconditioner refitted and the
@@ -471,6 +488,7 @@ def gauss_newton(
     objective_start = objective
     # The objective before the first step of the whole (possibly warm-started) fit.
     first_objective = objective if state.first_objective is None else state.first_objective
+    first_iterations = state.first_iterations
     history, loss_curve = [], []
     J = None
     converged, message = False, "max_iter reached"
@@ -493,27 +511,42 @@ def gauss_newton(
         model_offset = (0.0 if terms.curvature is None
                         else terms.value - 0.5 * weighted_residual @ weighted_residual)
         fitted_now, inner = False, None
+        cap = inner_max_iter
+        if first_iterations:
+            # Later solves chase the residual left in the preconditioner's tail, where an
+            # iteration buys little of the step's decrease: cap them (truncated Newton) so
+            # that a step costs at most twice the first, its preconditioner fit included,
+            # at this tolerance (CG's iterations grow like log(1 / rtol) at a fixed
+            # condition number).
+            later_cap = int(np.ceil(_LATER_SOLVE_BUDGET * first_iterations
+                                    * np.log(inner_rtol) / np.log(INNER_RTOL_MAX)))
+            later_cap += refit_iterations or 0
+            cap = later_cap if cap is None else min(cap, later_cap)
         try:
             precond, fitted_now = cache.get(J, alpha + damping.mu)
-            budget = inner_max_iter if fitted_now else cache.budget(inner_max_iter)
+            budget = cap if fitted_now else cache.budget(cap)
             delta, inner = gauss_newton_step(
                 J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
                 maxiter=budget, preconditioner=precond,
             )
-            if not inner.converged and budget != inner_max_iter:
+            if not inner.converged and budget != cap:
                 # The reused preconditioner spent a refit's worth of iterations: refit it
                 # and continue from the iterate.
                 spent = inner.n_iter
                 precond, fitted_now = cache.refit(J, alpha + damping.mu), True
                 delta, inner = gauss_newton_step(
                     J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
-                    maxiter=None if inner_max_iter is None else inner_max_iter - spent,
+                    maxiter=None if cap is None else cap - spent,
                     preconditioner=precond, x0=inner.x,
                 )
                 cache.record(inner.n_iter)
                 inner = replace(inner, n_iter=inner.n_iter + spent)
             else:
                 cache.record(inner.n_iter)
+            if first_iterations is None and inner.n_iter > 0:
+                # (In the first solve's units: at INNER_RTOL_MAX, unless a warm start
+                # without this record began at a tighter tolerance.)
+                first_iterations = inner.n_iter * np.log(INNER_RTOL_MAX) / np.log(inner_rtol)
         except np.linalg.LinAlgError:
             inner = None
         step_length = np.nan
@@ -579,7 +612,9 @@ def gauss_newton(
         small = tol * objective_start if objective == 0 else tol * objective
         if objective <= _EPS * objective_start:
             converged, message = True, "objective below machine precision"
-        elif accepted and actual <= tol * (first_objective - objective):
+        elif (accepted and actual <= tol * (first_objective - objective)
+              and inner.converged):
+            # (A truncated inner solve's small decrease says nothing of convergence.)
             converged, message = True, "step decrease below tol times the total decrease"
         elif (inner is not None and predicted <= small and abs(actual) <= small
               and (loss_curve or objective == 0)):
@@ -598,5 +633,6 @@ def gauss_newton(
         history=history,
         converged=converged,
         message=message,
-        state=LMState(damping=damping, inner_rtol=inner_rtol, first_objective=first_objective),
+        state=LMState(damping=damping, inner_rtol=inner_rtol, first_objective=first_objective,
+                      first_iterations=first_iterations),
     )

@@ -267,3 +267,42 @@ def test_refit_budget_keeps_every_step_converged():
     assert np.all(np.diff(budgeted.loss_curve) < 0)
     # Inexact steps (inner rtol up to 3e-2) end near the exact fit, not on it.
     assert budgeted.loss <= exact.loss * 1.05
+
+
+def _under_parametrized(n=600, m=16, seed=0):
+    """More rows than parameters (n > m d~): after the first step the residual lies where
+    a 20-landmark Nystrom preconditioner does not reach."""
+    X_tilde, _, W0, signs, _, _ = _problem(n=n, d=4, m=m, seed=seed)
+    noise = 0.1 * np.random.default_rng(seed).standard_normal((n, 1))
+    return X_tilde, W0, signs, np.tanh(2 * X_tilde[:, :1]) + noise
+
+
+def test_later_inner_solves_are_capped_at_twice_the_first():
+    from skgn._gauss_newton import _LATER_SOLVE_BUDGET
+    from skgn._preconditioners import NystromPreconditioner
+
+    X_tilde, W0, signs, Y = _under_parametrized()
+
+    def fit(W, max_iter, state=None):
+        return gauss_newton(TwoLayerReLU(signs), W, W0, X_tilde, Y, alpha=1e-2,
+                            max_iter=max_iter, tol=0.0, solve=solve_cg, state=state,
+                            preconditioner=NystromPreconditioner(n_landmarks=20,
+                                                                 random_state=0))
+
+    full = fit(W0, 6)
+    first = full.history[0]["inner_iterations"]
+    cap = int(np.ceil(_LATER_SOLVE_BUDGET * first))
+    later = [h["inner_iterations"] for h in full.history[1:]]
+    # Uncapped, the later solves here take 53-124 iterations against the first's 30.
+    assert first > 0 and max(later) == cap
+    # A capped solve stops short of its tolerance; its iterate is still a descent step.
+    capped = [h for h in full.history[1:] if h["inner_iterations"] == cap]
+    assert all(h["inner_residual"] > 0.03 for h in capped)
+    assert all(h["accepted"] for h in full.history)
+    assert np.all(np.diff(full.loss_curve) < 0)
+    assert full.state.first_iterations == first
+    # A warm start keeps the first solve's count: the continued fit caps at the same.
+    half = fit(W0, 3)
+    rest = fit(half.params, 3, state=half.state)
+    assert rest.state.first_iterations == first
+    assert max(h["inner_iterations"] for h in rest.history) == cap

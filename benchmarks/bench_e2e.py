@@ -102,7 +102,7 @@ def models(n_train, d):
     if n_train > DEEP_MAX_ROWS:
         found[DEEP] = (f"skipped here: an inner iteration of depth 2 costs 4 n m^2 flops "
                        f"(about {4 * n_train * 1024**2 / 1e9:.0f} GFlop at n = {n_train}); "
-                       "see the `--deep-large` table below")
+                       "its own command, `--deep-large`")
     if 3 * 8 * n_train**2 > KERNEL_BUDGET_BYTES:
         found[RBF] = (f"skipped: the {n_train} x {n_train} kernel and its copies need "
                       f"{3 * 8 * n_train**2 / 2**30:.0f} GiB")

@@ -435,12 +435,11 @@ def gauss_newton(
         by ``log(rtol) / log(INNER_RTOL_MAX)`` for a tighter tolerance (kept in the
         warm-start state), plus ``refit_iterations``: a later step costs at most about
         twice the first, its preconditioner fit included. The first solve, from a
-        freshly fitted preconditioner, shows
-        what a well-preconditioned step costs; a later one that needs more is chasing
-        the residual left in the preconditioner's tail, where the model decrease per
-        iteration is small, and its truncated iterate is still a descent step that the
-        acceptance test checks (truncated Newton). A step whose solve was cut short
-        does not count for the ``tol`` stopping rule.
+        freshly fitted preconditioner, shows what a well-preconditioned step costs; a
+        later one that needs more is chasing the residual left in the preconditioner's
+        tail, where the model decrease per iteration is small, and its truncated iterate
+        is still a descent step that the acceptance test checks (truncated Newton). A
+        step whose solve was cut short does not count for the ``tol`` stopping rule.
     refit_iterations : int, default=None
         Inner iterations worth one fit of the preconditioner: a solve on a reused
         preconditioner that needs more is stopped, the preconditioner refitted and the

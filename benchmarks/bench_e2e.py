@@ -229,10 +229,8 @@ def deep_large(argv):
             content = content.rstrip("\n") + "\n\n" + text
         else:
             # RESULTS.md holds e2e.md verbatim: put the table after its last line.
-            e2e = (HERE / "e2e.md").read_text()
-            content = content.replace(e2e.split(DEEP_LARGE_TITLE)[0].rstrip("\n"),
-                                      e2e.split(DEEP_LARGE_TITLE)[0].rstrip("\n")
-                                      + "\n\n" + text.rstrip("\n"), 1)
+            head = (HERE / "e2e.md").read_text().split(DEEP_LARGE_TITLE)[0].rstrip("\n")
+            content = content.replace(head, head + "\n\n" + text.rstrip("\n"), 1)
         path.write_text(content)
     print(text)
     return 0

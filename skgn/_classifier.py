@@ -93,6 +93,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     block_size : 'auto' or int, default='auto'
         Rows per block of the ``n x m`` work in ``fit`` (see
         :class:`SketchedGNRegressor`).
+    curvature_rows : 'auto', int or None, default='auto'
+        Rows the Gauss-Newton curvature is sampled from (see
+        :class:`SketchedGNRegressor`; the number used is ``curvature_rows_``).
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps.
     tol : float, default=3e-3
@@ -135,6 +138,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         The values used (chosen or given).
     dtype_ : numpy.dtype
         The precision of the ``n x m`` work (``dtype`` resolved).
+    curvature_rows_ : int
+        Rows the curvature of the Gauss-Newton steps came from.
     n_landmarks_ : int
         The Nystrom landmark count (``n_landmarks`` resolved).
     alphas_, input_scales_, selection_scores_
@@ -189,6 +194,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         n_landmarks="auto",
         dtype="auto",
         block_size="auto",
+        curvature_rows="auto",
         max_iter=100,
         tol=3e-3,
         init="auto",
@@ -220,6 +226,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         self.n_landmarks = n_landmarks
         self.dtype = dtype
         self.block_size = block_size
+        self.curvature_rows = curvature_rows
         self.max_iter = max_iter
         self.tol = tol
         self.init = init

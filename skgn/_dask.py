@@ -267,6 +267,10 @@ def _rows_chunk(X, bits, rows, n_neurons):
             unpack_rows(bits, rows, n_neurons, np.float32))
 
 
+def _take_chunk(X, rows):
+    return X[rows]
+
+
 class DistributedRows:
     """The network inputs ``X~``, one future per row chunk on the dask workers.
 
@@ -362,6 +366,22 @@ class DistributedRows:
             futures.append(self.client.submit(func, self.futures[c], *args, rows=local,
                                               pure=False, **shared))
         return self.client.gather(futures)
+
+
+    def subset(self, rows):
+        """The sorted global ``rows`` as a :class:`DistributedRows`; they stay on the workers.
+
+        Each chunk that holds some of ``rows`` contributes one chunk (its rows, in order).
+        """
+        rows = np.asarray(rows)
+        chunk_of = np.searchsorted(self.offsets, rows, side="right") - 1
+        futures, sizes = [], []
+        for c in np.unique(chunk_of):
+            local = rows[chunk_of == c] - self.offsets[c]
+            futures.append(self.client.submit(_take_chunk, self.futures[c], local,
+                                              pure=False))
+            sizes.append(len(local))
+        return DistributedRows(self.client, futures, sizes, self.n_inputs)
 
 
 class DistributedTwoLayerReLU(TwoLayerReLU):

@@ -26,9 +26,10 @@ from ._deep import DeepReLU
 from ._network import CenteredNetwork, TwoLayerReLU, add_bias_feature, tile_rows
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
 from ._parallel import blas_threads_for, single_blas_thread
-from ._preconditioners import PRECONDITIONERS, make_preconditioner
+from ._preconditioners import (PRECONDITIONERS, ParameterNystromPreconditioner,
+                               make_preconditioner)
 from ._sketching import SKETCHES
-from ._solvers import SOLVERS
+from ._solvers import SOLVERS, solve_parameter_cg
 from ._selection import DEFAULT_ALPHAS, DEFAULT_INPUT_SCALES, select
 from ._validation import (
     BOOLEAN,
@@ -74,6 +75,7 @@ _PARAMETERS = {
     "n_landmarks": AnyOf((Options(("auto",)), Interval(_INT, low=1))),
     "dtype": AnyOf((Options(("auto",)), FloatDType())),
     "block_size": AnyOf((Options(("auto",)), Interval(_INT, low=1))),
+    "curvature_rows": AnyOf((Options(("auto",)), Interval(_INT, low=1, allow_none=True))),
     "max_iter": Interval(_INT, low=1),
     "tol": Interval(_REAL, low=0.0),
     "init": Options(("auto", "centered", "symmetric", "random")),
@@ -137,6 +139,10 @@ def expected_failed_checks(estimator):
 # at test R^2 within 0.0011 on the e2e sets (benchmarks/float32.md); below it (diabetes,
 # 331 x 1024) float32 saved nothing.
 _FLOAT32_PAIRS = 2**20
+# curvature_rows='auto': beyond this many rows a Gauss-Newton step solves its damped
+# system on a uniform sample of this many (sub-sampled Newton), the gradient still on all.
+_CURVATURE_ROWS = 200_000
+
 # n_landmarks='auto' without a selection spectrum (alpha and input_scale given).
 _DEFAULT_LANDMARKS = 500
 
@@ -206,6 +212,37 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
     return -(-int(block_size) // tile) * tile
 
 
+def _resolve_curvature_rows(p, n_samples):
+    """Rows the Gauss-Newton curvature is sampled from, or ``None`` for every row.
+
+    ``'auto'``: every row up to ``_CURVATURE_ROWS``, that many beyond, for the dense
+    two-layer network (the only one whose Jacobian is taken on other rows than the
+    fit's) on the ``'auto'`` solver and preconditioner; ``None`` or a number of at least
+    ``n_samples``: every row.
+    """
+    rows = p["curvature_rows"]
+    dense = p["depth"] == 1 and (_resolve_shift(p) == 0 or p["pattern"] == "dense")
+    paths = p["solver"] == "auto" and p["preconditioner"] == "auto"
+    if rows == "auto":
+        return _CURVATURE_ROWS if dense and paths and n_samples > _CURVATURE_ROWS else None
+    if rows is None or rows >= n_samples:
+        return None
+    if not dense:
+        raise ValueError(
+            f"curvature_rows={rows} needs the dense two-layer network (depth=1 with "
+            "activation='relu' or pattern='dense'); the sparse patterns and deeper "
+            "networks take the curvature from every row. Set curvature_rows=None."
+        )
+    if not paths:
+        raise ValueError(
+            f"curvature_rows={rows} solves each step by parameter-space CG with a Nystrom "
+            f"preconditioner, so solver={p['solver']!r} and "
+            f"preconditioner={p['preconditioner']!r} would not be used. Set both to "
+            "'auto', or curvature_rows=None for the exact step on the chosen path."
+        )
+    return int(rows)
+
+
 def _is_float32(dtype):
     """Whether a ``dtype`` parameter value means float32 (invalid values are not)."""
     try:
@@ -264,8 +301,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         callbacks = self._init_callback_context(max_subtasks=p["max_iter"])
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
 
-        init_seed, precond_seed, split_seed, selection_seed = check_random_state(
-            self.random_state).randint(2**31 - 1, size=4)
+        init_seed, precond_seed, split_seed, selection_seed, curvature_seed = (
+            check_random_state(self.random_state).randint(2**31 - 1, size=5))
         X_val = None
         if p["early_stopping"]:
             X, X_val, Y, Y_val, sample_weight, sw_val = split_validation(
@@ -273,7 +310,14 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         # 'auto' resolved once: the landmark pricing and the network both read it.
         p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]),
                  init=_resolve_init(p["init"], Y.size, p["n_neurons"],
-                                    X.shape[1] + p["fit_intercept"], p["depth"]))
+                                    X.shape[1] + p["fit_intercept"], p["depth"]),
+                 curvature_rows=_resolve_curvature_rows(p, X.shape[0]))
+        curvature_rows = None
+        if p["curvature_rows"] is not None:
+            curvature_rows = np.sort(np.random.RandomState(curvature_seed).choice(
+                X.shape[0], size=p["curvature_rows"], replace=False))
+        # Rows of the inner system, times the outputs.
+        n_system = (p["curvature_rows"] or X.shape[0]) * Y.shape[1]
         distributed = _dask.is_dask_collection(X)
         # With dask inputs the blocks are cut inside each row chunk.
         block_n = _dask.chunk_rows(X) if distributed else X.shape[0]
@@ -300,7 +344,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             network, X_tilde = self._network(p, state, X_tilde)
         # A deep network has P = m (d~ + (L - 1) m) parameters: cost it as that many inputs.
         n_inputs = X_tilde.shape[1] + (p["depth"] - 1) * p["n_neurons"]
-        sizes = (Y.size, p["n_neurons"], n_inputs, p["sketch_size"], state.n_landmarks)
+        sizes = (n_system, p["n_neurons"], n_inputs, p["sketch_size"], state.n_landmarks)
         # 'auto' prices the Nystrom path at the default landmark count, where the cost
         # model's 25 PCG iterations were measured; the spectral count then only makes
         # the chosen path cheaper. (Priced at 50 landmarks and 25 iterations, Nystrom beat
@@ -312,8 +356,19 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         blocked = p["block_size"] if p["depth"] == 1 else None
         if distributed:
             blocked = p["block_size"] or block_n
-        solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *priced,
-                                               block_rows=blocked)
+        if curvature_rows is None:
+            solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *priced,
+                                                   block_rows=blocked)
+            solve, inner_preconditioner = SOLVERS[solver], make_preconditioner(
+                preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
+                n_landmarks=state.n_landmarks, random_state=precond_seed,
+                n_jobs=p["n_jobs"])
+        else:
+            # The sub-sampled step solves in parameter space (see gauss_newton); its
+            # preconditioner's fit costs what a sample-space Nystrom fit on the rows does.
+            solver, preconditioner = "cg", "nystrom"
+            solve, inner_preconditioner = solve_parameter_cg, ParameterNystromPreconditioner(
+                n_landmarks=state.n_landmarks, random_state=precond_seed)
         check_memory(solver, preconditioner, *sizes, block_rows=blocked)
 
         monitor = build_monitor(
@@ -335,15 +390,14 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 result = gauss_newton(
                     network, state.weights, state.initial_weights, X_tilde, Y,
                     loss=loss,
-                    solve=SOLVERS[solver],
-                    preconditioner=make_preconditioner(
-                        preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
-                        n_landmarks=state.n_landmarks, random_state=precond_seed,
-                        n_jobs=p["n_jobs"]),
+                    solve=solve,
+                    preconditioner=inner_preconditioner,
                     sample_weight=sample_weight,
                     alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
-                    tol=p["tol"], refit_iterations=refit_iterations(preconditioner, *sizes),
-                    state=state.lm_state, monitor=monitor,
+                    tol=p["tol"], refit_iterations=refit_iterations(
+                        "parameter_nystrom" if curvature_rows is not None else preconditioner,
+                        *sizes),
+                    curvature_rows=curvature_rows, state=state.lm_state, monitor=monitor,
                 )
         finally:
             monitor.close()
@@ -351,6 +405,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         for name, value in state.attributes().items():
             setattr(self, name, value)
         self.dtype_ = p["dtype"]
+        self.curvature_rows_ = p["curvature_rows"] or X.shape[0]
         if not state.converged and not result.loss_curve:
             warnings.warn(
                 f"{type(self).__name__} accepted no Gauss-Newton step in {result.n_iter} "
@@ -471,7 +526,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 # The selection's spectrum prices each landmark count (cost model).
                 n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
                 n_landmarks = nystrom_landmarks(
-                    selection.eigenvalues, Y.size, p["n_neurons"], n_params, alpha,
+                    selection.eigenvalues, (p["curvature_rows"] or Y.shape[0]) * Y.shape[1],
+                    p["n_neurons"], n_params, alpha,
                     rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32)
         return FitState(
             weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
@@ -644,6 +700,22 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         or ``n_jobs`` (bit for bit in the tests, which ask ``1e-10``, on the default
         inexact path too). The float pattern's single GEMMs round differently. The
         sparse patterns of the shifted ReLU and deeper networks ignore it.
+    curvature_rows : 'auto', int or None, default='auto'
+        Rows the Gauss-Newton curvature ``J^T J`` is estimated from (sub-sampled
+        Newton). Each step still computes the gradient and tests the step on every row,
+        but solves its damped system, and fits its preconditioner, on a uniform sample
+        of this many rows drawn once from ``random_state``, their Jacobian rescaled so
+        that it estimates the full curvature; a step then costs a few passes over all
+        rows plus an inner solve the size of the sample. The fixed point is the same
+        (the gradient is exact), the steps are somewhat less accurate. ``None``: every
+        row (the exact step). ``'auto'``: every row up to 200,000 rows, a sample of
+        200,000 beyond, for the dense two-layer network with ``solver='auto'`` and
+        ``preconditioner='auto'`` (the shifted ReLU's sparse patterns and deeper networks
+        always use every row). With sampled rows the damped system is solved in
+        parameter space by preconditioned CG, whose iterates all lower the step's
+        model, with a Nystrom preconditioner built from ``n_landmarks`` of the rows; a
+        number below the row count therefore needs the ``'auto'`` solver and
+        preconditioner. The number used is ``curvature_rows_``.
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps (accepted or rejected).
     tol : float, default=3e-3
@@ -739,6 +811,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         The shifted ReLU's ``t`` (0 with ``activation='relu'``).
     dtype_ : numpy.dtype
         The precision of the ``n x m`` work (``dtype`` resolved).
+    curvature_rows_ : int
+        Rows the curvature of the Gauss-Newton steps came from (``curvature_rows``
+        resolved; the number of training rows when it is every row).
     n_landmarks_ : int
         The Nystrom landmark count (``n_landmarks`` resolved).
     alphas_, input_scales_ : ndarray
@@ -832,6 +907,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         n_landmarks="auto",
         dtype="auto",
         block_size="auto",
+        curvature_rows="auto",
         max_iter=100,
         tol=3e-3,
         init="auto",
@@ -863,6 +939,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         self.n_landmarks = n_landmarks
         self.dtype = dtype
         self.block_size = block_size
+        self.curvature_rows = curvature_rows
         self.max_iter = max_iter
         self.tol = tol
         self.init = init

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ._losses import SquaredLoss
-from ._operators import MixedRowsJacobian
+from ._operators import MixedRowsJacobian, SampledRowsJacobian
 from ._preconditioners import NO_PRECONDITIONER
 from ._solvers import solver_name
 
@@ -152,11 +152,16 @@ class PreconditionerCache:
     refit_iterations : int, default=None
         Inner iterations that cost as much as one fit of the preconditioner (the cost
         model's ratio); ``None`` never cuts a solve short.
+    refit_on_growth : bool, default=True
+        Whether ``1.5 x + 5`` iterations mark the preconditioner stale. ``False`` leaves
+        refits to the budget alone (a preconditioner that costs hundreds of iterations
+        to fit and a few to use).
     """
 
-    def __init__(self, preconditioner, refit_iterations=None):
+    def __init__(self, preconditioner, refit_iterations=None, refit_on_growth=True):
         self.preconditioner = preconditioner
         self.refit_iterations = refit_iterations
+        self.refit_on_growth = refit_on_growth
         self._stale = True
         self._baseline = None
         self._refit_always = False
@@ -214,7 +219,7 @@ class PreconditionerCache:
         """Record an inner solve's iterations; mark the preconditioner stale if degraded."""
         if self._baseline is None:
             self._baseline = n_iter
-        self._stale = n_iter > 1.5 * self._baseline + 5
+        self._stale = self.refit_on_growth and n_iter > 1.5 * self._baseline + 5
 
 
 @dataclass
@@ -315,13 +320,18 @@ class GNResult:
     state: LMState = field(default_factory=LMState)
 
 
+def _take_rows(X_tilde, rows):
+    """Rows ``rows`` of the network inputs (an array, or dask rows that stay on the workers)."""
+    return X_tilde.subset(rows) if hasattr(X_tilde, "subset") else X_tilde[rows]
+
+
 def _flat_output_major(A):
     """Flatten an (n, k) array output-major (index ``j * n + i``)."""
     return np.ascontiguousarray(A.T).ravel()
 
 
 def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
-                      preconditioner=NO_PRECONDITIONER, x0=None):
+                      preconditioner=NO_PRECONDITIONER, x0=None, curvature=None):
     """One damped Gauss-Newton step, solved in sample space.
 
     Solves ``(J^T J + (alpha + mu) I) delta = -(J^T r + alpha u)`` through the Woodbury
@@ -329,6 +339,14 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
 
         g     = (J J^T + lam I)^{-1} (r - c J u)
         delta = -c u - J^T g
+
+    With a sub-sampled ``curvature`` Jacobian ``C`` (rows of ``J`` scaled so that
+    ``C^T C`` estimates ``J^T J``) it solves ``(C^T C + lam I) delta = -grad`` for the
+    full gradient ``grad = J^T r + alpha u`` (a sub-sampled Newton step) in parameter
+    space: ``solve`` is then :func:`~skgn._solvers.solve_parameter_cg`. (The
+    sample-space form ``delta = -(grad - C^T (C C^T + lam I)^{-1} C grad) / lam``
+    divides the inner solve's error by ``lam``: at ``rtol = 0.03`` its first steps were
+    all rejected.)
 
     Parameters
     ----------
@@ -350,9 +368,12 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
         Inner iteration cap (for iterative solvers).
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Passed to iterative solvers.
-    x0 : ndarray of shape (n,), default=None
-        Starting guess for ``g``, passed to the solver only when given (a solve
-        continued on a refitted preconditioner).
+    x0 : ndarray, default=None
+        Starting guess for ``g`` (for ``delta`` with ``curvature``), passed to the
+        solver only when given (a solve continued on a refitted preconditioner).
+    curvature : LinearOperator of shape (s, P), default=None
+        The sub-sampled, rescaled Jacobian ``C`` whose ``C^T C`` stands for ``J^T J``;
+        ``None`` means ``J`` itself.
 
     Returns
     -------
@@ -362,10 +383,15 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
         The inner solve of ``g``.
     """
     lam = alpha + mu
+    extra = {} if x0 is None else {"x0": x0}
+    if curvature is not None:
+        grad = J.rmatvec(r) + alpha * u
+        inner = solve(curvature, -grad, lam, rtol=rtol, maxiter=maxiter,
+                      preconditioner=preconditioner, **extra)
+        return inner.x, inner
     c = alpha / lam
     # b = r - c J u
     b = r - c * J.matvec(u) if c > 0 else r
-    extra = {} if x0 is None else {"x0": x0}
     inner = solve(J, b, lam, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner,
                   **extra)
     jtg = inner.jtx if inner.jtx is not None else J.rmatvec(inner.x)
@@ -388,6 +414,7 @@ def gauss_newton(
     tol=1e-6,
     inner_max_iter=None,
     refit_iterations=None,
+    curvature_rows=None,
     state=None,
     monitor=None,
 ):
@@ -444,6 +471,18 @@ def gauss_newton(
         Inner iterations worth one fit of the preconditioner: a solve on a reused
         preconditioner that needs more is stopped, the preconditioner refitted and the
         solve continued from its iterate (:class:`PreconditionerCache`).
+    curvature_rows : ndarray of int, default=None
+        Sorted rows the curvature ``J^T J`` is estimated from (sub-sampled Newton,
+        Roosta-Khorasani and Mahoney 2019; Pilanci and Wainwright 2017): every step uses
+        the gradient and the acceptance test of all rows but solves its damped system on
+        these rows only, their Jacobian rescaled by ``sqrt(sum(s) / sum(s[rows]))``, so
+        the inner system and the preconditioner are ``len(curvature_rows)`` wide.
+        ``None`` uses every row (the exact Gauss-Newton step). With rows, ``solve`` and
+        ``preconditioner`` work in parameter space
+        (:func:`~skgn._solvers.solve_parameter_cg`,
+        :class:`~skgn._preconditioners.ParameterNystromPreconditioner`) on a
+        :class:`~skgn._operators.SampledRowsJacobian`, and ``X_tilde`` must support
+        ``X_tilde[rows]`` or ``X_tilde.subset(rows)``.
     state : LMState, default=None
         ``GNResult.state`` of an earlier call, to continue it (warm start).
     monitor : object, default=None
@@ -464,24 +503,46 @@ def gauss_newton(
     # A copy: the caller's state (a fitted estimator's) is never changed.
     damping, inner_rtol = replace(state.damping), state.inner_rtol
     name = solver_name(solve)
-    cache = PreconditionerCache(preconditioner, refit_iterations)
+    # The sub-sampled step's preconditioner is refitted only when a solve on it has
+    # spent a refit's worth of iterations.
+    cache = PreconditionerCache(preconditioner, refit_iterations,
+                                refit_on_growth=curvature_rows is None)
 
     def evaluate(W_at):
         terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)
         U = W_at - W0
         return terms, float(terms.value + 0.5 * alpha * np.vdot(U, U))
 
-    def linearize(W_at, terms):
+    def linearize(W_at, curvature, X=X_tilde, weights=row_weights):
         """The (curvature-weighted) Jacobian at ``W_at``: ``L diag(sqrt(s)) J``."""
-        curvature = terms.curvature
         if curvature is None:
-            return network.jacobian(W_at, X_tilde, row_weights=row_weights)
+            return network.jacobian(W_at, X, row_weights=weights)
         if curvature.ndim == 2 and curvature.shape[1] == 1:
             # One output: the factor is a row scaling, folded into the row weights.
-            scale = curvature[:, 0] if row_weights is None else row_weights * curvature[:, 0]
-            return network.jacobian(W_at, X_tilde, row_weights=scale)
-        J_s = network.jacobian(W_at, X_tilde, row_weights=row_weights)
+            scale = curvature[:, 0] if weights is None else weights * curvature[:, 0]
+            return network.jacobian(W_at, X, row_weights=scale)
+        J_s = network.jacobian(W_at, X, row_weights=weights)
         return MixedRowsJacobian(J_s, curvature)
+
+    rows = None if curvature_rows is None else np.asarray(curvature_rows)
+    if rows is not None:
+        X_rows = _take_rows(X_tilde, rows)
+        # C^T C = (sum(s) / sum(s[rows])) J[rows]^T J[rows] estimates J^T J.
+        rows_sum = float(len(rows) if sample_weight is None else sample_weight[rows].sum())
+        rows_weights = np.full(len(rows), np.sqrt(weight_sum / rows_sum))
+        if row_weights is not None:
+            rows_weights *= row_weights[rows]
+
+    def sampled(W_at, terms):
+        """The rescaled Jacobian of the curvature rows at ``W_at``, with its samples'."""
+        curvature = None if terms.curvature is None else terms.curvature[rows]
+
+        def samples_jacobian(samples):
+            return linearize(W_at, None if curvature is None else curvature[samples],
+                             _take_rows(X_rows, samples), rows_weights[samples])
+
+        return SampledRowsJacobian(linearize(W_at, curvature, X_rows, rows_weights),
+                                   samples_jacobian)
 
     terms, objective = evaluate(W)
     objective_start = objective
@@ -489,7 +550,7 @@ def gauss_newton(
     first_objective = objective if state.first_objective is None else state.first_objective
     first_iterations = state.first_iterations
     history, loss_curve = [], []
-    J = None
+    J = C = None
     converged, message = False, "max_iter reached"
 
     step = 0
@@ -499,7 +560,8 @@ def gauss_newton(
             monitor.step_begin(step, W)
         t_start = time.perf_counter()
         if J is None:
-            J = linearize(W, terms)
+            J = linearize(W, terms.curvature)
+            C = None if rows is None else sampled(W, terms)
         damping.start(J, Y.shape[1], weight_sum)
         u = (W - W0).ravel()
         weighted_residual = _flat_output_major(
@@ -521,22 +583,24 @@ def gauss_newton(
                                     * np.log(inner_rtol) / np.log(INNER_RTOL_MAX)))
             later_cap += refit_iterations or 0
             cap = later_cap if cap is None else min(cap, later_cap)
+        # The operator of the inner system: J, or the curvature rows' C.
+        system = J if C is None else C
         try:
-            precond, fitted_now = cache.get(J, alpha + damping.mu)
+            precond, fitted_now = cache.get(system, alpha + damping.mu)
             budget = cap if fitted_now else cache.budget(cap)
             delta, inner = gauss_newton_step(
                 J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
-                maxiter=budget, preconditioner=precond,
+                maxiter=budget, preconditioner=precond, curvature=C,
             )
             if not inner.converged and budget != cap:
                 # The reused preconditioner spent a refit's worth of iterations: refit it
                 # and continue from the iterate.
                 spent = inner.n_iter
-                precond, fitted_now = cache.refit(J, alpha + damping.mu), True
+                precond, fitted_now = cache.refit(system, alpha + damping.mu), True
                 delta, inner = gauss_newton_step(
                     J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
                     maxiter=None if cap is None else cap - spent,
-                    preconditioner=precond, x0=inner.x,
+                    preconditioner=precond, x0=inner.x, curvature=C,
                 )
                 cache.record(inner.n_iter)
                 inner = replace(inner, n_iter=inner.n_iter + spent)

@@ -354,3 +354,47 @@ class MixedRowsJacobian(JacobianOperator):
             blocks = K[:, np.arange(n), :, np.arange(n)]
         # blocks[i, a, b] = K[(a, i), (b, i)]
         return np.einsum("ija,iab,ijb->ji", self.factors, blocks, self.factors).ravel()
+
+
+class SampledRowsJacobian(JacobianOperator):
+    """A Jacobian of sampled rows that can also build the Jacobian of a few of its samples.
+
+    The sub-sampled Gauss-Newton step (:func:`~skgn._gauss_newton.gauss_newton`'s
+    ``curvature_rows``) solves in parameter space; its preconditioner
+    (:class:`~skgn._preconditioners.ParameterNystromPreconditioner`) needs the rows of a
+    few landmark samples as an operator of their own. The products and structured
+    methods are those of ``operator``.
+
+    Parameters
+    ----------
+    operator : JacobianOperator of shape (k s, P)
+        The (rescaled) Jacobian of the ``s`` sampled rows, output-major for ``k`` outputs.
+    rows : callable
+        ``rows(samples)`` returns the Jacobian of the sorted sample indices ``samples``
+        (into the ``s`` sampled rows), output-major, with the same row scaling.
+    """
+
+    def __init__(self, operator, rows):
+        super().__init__(operator.shape)
+        self.operator, self.rows = operator, rows
+        self.capabilities = operator.capabilities - {"mixed_rows"}
+        self.n_outputs = getattr(operator, "n_outputs", 1)
+        self.n_samples = operator.shape[0] // self.n_outputs
+
+    def _matmat(self, V):
+        return self.operator.matmat(V)
+
+    def _rmatmat(self, Z):
+        return self.operator.rmatmat(Z)
+
+    def _gram_columns(self, columns):
+        return self.operator.gram_columns(columns)
+
+    def squared_row_norms(self):
+        """The diagonal of ``J J^T`` (the operator's).
+
+        Returns
+        -------
+        diag : ndarray of shape (n,)
+        """
+        return self.operator.squared_row_norms()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
-from scipy.sparse.linalg import LinearOperator, lsqr
+from scipy.sparse.linalg import LinearOperator, cg, lsqr
 
 from ._operators import as_jacobian
 from ._preconditioners import NO_PRECONDITIONER
@@ -310,6 +310,72 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
                              preconditioner)
 
 
+def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
+                       preconditioner=NO_PRECONDITIONER, x0=None):
+    """Solve the parameter-space system ``(C^T C + lam I) x = g`` by preconditioned CG.
+
+    The sub-sampled Gauss-Newton step (``C`` the Jacobian of sampled rows, ``g`` the
+    gradient of every row) cannot go through the sample-space identity without
+    dividing the inner solve's error by ``lam``; in parameter space every CG iterate,
+    from ``x = 0``, lowers the quadratic model, so a truncated solve is still a descent
+    step. Each iteration applies ``C`` and ``C^T`` once, as sample-space CG does, by
+    :func:`scipy.sparse.linalg.cg`.
+
+    Parameters
+    ----------
+    C : LinearOperator of shape (s, P)
+        The (rescaled) Jacobian of the sampled rows.
+    g : ndarray of shape (P,)
+        Right-hand side.
+    lam : float
+        Shift, positive.
+    rtol : float, default=1e-6
+        Relative tolerance on ``||g - (C^T C + lam I) x|| / ||g||``.
+    maxiter : int, default=None
+        Maximum iterations; ``None`` means ``max(P, 50)``.
+    preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
+        Applied as ``inverse`` on parameter vectors
+        (:class:`~skgn._preconditioners.ParameterNystromPreconditioner`).
+    x0 : ndarray of shape (P,), default=None
+        Starting guess (zero if ``None``).
+
+    Returns
+    -------
+    result : SolverResult
+        ``x`` in parameter space (``jtx`` is ``None``), the iterations and the true
+        relative residual.
+    """
+    P = C.shape[1]
+    if maxiter is None:
+        maxiter = max(P, 50)
+    A = LinearOperator((P, P), matvec=lambda v: C.rmatvec(C.matvec(v)) + lam * v,
+                       dtype=np.float64)
+    inverse = getattr(preconditioner, "inverse", None)
+    M = None if inverse is None else LinearOperator((P, P), matvec=inverse,
+                                                     dtype=np.float64)
+    count = [0]
+
+    def callback(xk):
+        count[0] += 1
+
+    g_norm = np.linalg.norm(g)
+    if g_norm == 0:
+        return _iterative_result("parameter_cg", np.zeros(P), None, 0, 0.0, rtol,
+                                 preconditioner)
+    x = np.zeros(P) if x0 is None else np.array(x0, dtype=np.float64)
+    resid = np.inf
+    # SciPy stops on the recursively updated residual, which drifts from the true one:
+    # restart from the iterate until the true residual meets rtol.
+    for _ in range(_MAX_REPLACEMENTS):
+        if count[0] < maxiter:
+            x, _ = cg(A, g, x0=x, rtol=rtol, atol=0.0, maxiter=maxiter - count[0], M=M,
+                      callback=callback)
+        resid = float(np.linalg.norm(g - A.matvec(x)) / g_norm)
+        if resid <= rtol or count[0] >= maxiter:
+            break
+    return _iterative_result("parameter_cg", x, None, count[0], resid, rtol, preconditioner)
+
+
 def _iterative_result(solver, x, jtx, n_iter, resid, rtol, preconditioner):
     """The result of an iterative solve; converged means the true residual met ``rtol``."""
     return SolverResult(x=x, n_iter=n_iter, residual_norm=resid,
@@ -334,4 +400,5 @@ def solver_name(solve):
     name : str
         Its registered name.
     """
-    return next((name for name, f in SOLVERS.items() if f is solve), solve.__name__)
+    registered = {**SOLVERS, "parameter_cg": solve_parameter_cg}
+    return next((name for name, f in registered.items() if f is solve), solve.__name__)

@@ -101,6 +101,27 @@ def test_fit_from_worker_chunks_matches_the_in_memory_fit(client, monkeypatch):
     assert_allclose(est.score(dX, y), ref.score(X, y), rtol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sub_sampled_curvature_rows_stay_on_the_workers(client, monkeypatch):
+    """curvature_rows: the sampled rows are cut from the worker chunks; the same step.
+
+    One step: the sampled rows' products group their sums by chunk on the workers and by
+    tile in memory, and the inexact later solves on a reused preconditioner turn that
+    rounding into a different iteration count (31 against 32 in the second step).
+    """
+    import skgn._network
+
+    monkeypatch.setattr(skgn._network, "_TILE_PAIRS", 256 * 128)
+    X, y = _data()
+    kw = {"n_neurons": 128, "random_state": 0, "curvature_rows": 500, "n_landmarks": 80,
+          "max_iter": 1}
+    est = SketchedGNRegressor(**kw).fit(_on_workers(client, X, 256), y)
+    ref = SketchedGNRegressor(block_size=256, **kw).fit(X, y)
+    assert est.curvature_rows_ == 500 and est.history_[0]["solver"] == "parameter_cg"
+    assert est.history_[0]["inner_iterations"] == ref.history_[0]["inner_iterations"]
+    assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
+
+
 def test_exact_steps_match_the_unblocked_fit(client):
     """Cholesky steps: the chunked sums differ from one block's only by rounding."""
     X, y = _data(n=600, seed=1)

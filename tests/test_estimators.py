@@ -479,6 +479,8 @@ def test_auto_paths_are_priced_at_the_default_landmark_count(monkeypatch):
     # All rows as landmarks: an exact preconditioner, so CG converges in a few steps.
     pytest.param({"solver": "cg", "preconditioner": "nystrom", "n_landmarks": 1400},
                  marks=pytest.mark.slow),
+    # Sub-sampled curvature: parameter-space CG on 500 of the rows.
+    {"curvature_rows": 500, "n_landmarks": 100},
 ])
 def test_predictions_do_not_depend_on_block_size_or_n_jobs(path, monkeypatch):
     import skgn._network
@@ -499,3 +501,63 @@ def test_predictions_do_not_depend_on_block_size_or_n_jobs(path, monkeypatch):
     reference = predictions[1400, 1]
     for key, pred in predictions.items():
         assert np.linalg.norm(pred - reference) <= 1e-10 * np.linalg.norm(reference), key
+
+
+def _curvature_data(n=3000, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, 4))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def test_curvature_rows_sub_samples_the_steps_and_lowers_the_loss():
+    X, y = _curvature_data()
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    kw = {"n_neurons": 64, "alpha": 0.1, "input_scale": 1.0, "random_state": 0}
+    model = SketchedGNRegressor(curvature_rows=600, n_landmarks=100, **kw)
+    model.fit(X, y, sample_weight=sw)
+    assert model.curvature_rows_ == 600
+    assert {h["solver"] for h in model.history_} == {"parameter_cg"}
+    assert np.all(np.diff(model.loss_curve_) < 0) and model.loss_curve_
+    exact = SketchedGNRegressor(curvature_rows=None, **kw).fit(X, y, sample_weight=sw)
+    assert exact.curvature_rows_ == len(y)
+    # Same objective, so the sub-sampled fit ends near the exact one.
+    assert abs(model.score(X, y) - exact.score(X, y)) < 0.02
+    # As many rows as the data (or more) is the exact step, bit for bit.
+    whole = SketchedGNRegressor(curvature_rows=len(y), **kw).fit(X, y, sample_weight=sw)
+    assert whole.curvature_rows_ == len(y)
+    assert_array_equal(whole.predict(X), exact.predict(X))
+
+
+def test_curvature_rows_auto_starts_beyond_its_threshold(monkeypatch):
+    import skgn._estimators
+
+    X, y = _curvature_data(n=1200)
+    kw = {"n_neurons": 32, "alpha": 0.1, "input_scale": 1.0, "random_state": 0}
+    assert SketchedGNRegressor(**kw).fit(X, y).curvature_rows_ == 1200
+    monkeypatch.setattr(skgn._estimators, "_CURVATURE_ROWS", 500)
+    model = SketchedGNRegressor(**kw).fit(X, y)
+    assert model.curvature_rows_ == 500 and model.history_[0]["solver"] == "parameter_cg"
+    # 'auto' leaves an explicit path and the deep / sparse networks on every row.
+    assert SketchedGNRegressor(solver="cg", **kw).fit(X, y).curvature_rows_ == 1200
+    shifted = SketchedGNRegressor(activation="shifted_relu", **kw).fit(X, y)
+    assert shifted.curvature_rows_ == 1200
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"depth": 2}, "dense two-layer network"),
+    ({"activation": "shifted_relu"}, "dense two-layer network"),
+    ({"solver": "cholesky"}, "solver='cholesky'"),
+    ({"preconditioner": "sketch"}, "preconditioner='sketch'"),
+])
+def test_curvature_rows_refuses_what_it_cannot_use(params, match):
+    X, y = _curvature_data(n=300)
+    with pytest.raises(ValueError, match=match):
+        SketchedGNRegressor(16, curvature_rows=100, **params).fit(X, y)
+
+
+@pytest.mark.parametrize("value", [0, -5, 2.5, "half", True])
+def test_curvature_rows_rejects_invalid_values(value):
+    X, y = _curvature_data(n=100)
+    with pytest.raises(ValueError, match="curvature_rows"):
+        SketchedGNRegressor(16, curvature_rows=value).fit(X, y)

@@ -306,3 +306,63 @@ def test_later_inner_solves_are_capped_at_twice_the_first():
     rest = fit(half.params, 3, state=half.state)
     assert rest.state.first_iterations == first
     assert max(h["inner_iterations"] for h in rest.history) == cap
+
+
+@pytest.mark.parametrize("alpha, mu", [(0.0, 1e-2), (0.5, 0.3)])
+@pytest.mark.parametrize("k", [1, 2])
+def test_sub_sampled_step_solves_its_definition(alpha, mu, k):
+    """delta = -(C^T C + lam I)^{-1} (J^T r + alpha u), C the rescaled sampled rows."""
+    from skgn._operators import SampledRowsJacobian
+    from skgn._preconditioners import ParameterNystromPreconditioner
+    from skgn._solvers import solve_parameter_cg
+
+    X_tilde, W, W0, signs, Y, sw = _problem(n=60, m=24, k=k)
+    net = TwoLayerReLU(signs)
+    J = net.jacobian(W, X_tilde, row_weights=np.sqrt(sw))
+    rows = np.sort(np.random.default_rng(1).choice(60, 25, replace=False))
+    rw = np.sqrt(sw[rows] * sw.sum() / sw[rows].sum())
+    C = SampledRowsJacobian(net.jacobian(W, X_tilde[rows], row_weights=rw),
+                            lambda s: net.jacobian(W, X_tilde[rows][s], row_weights=rw[s]))
+    r = ((net.predict(W, X_tilde) - Y) * np.sqrt(sw)[:, None]).T.ravel()
+    u = (W - W0).ravel()
+    dense_J, dense_C = J.matmat(np.eye(W.size)), C.matmat(np.eye(W.size))
+    expected = -np.linalg.solve(dense_C.T @ dense_C + (alpha + mu) * np.eye(W.size),
+                                dense_J.T @ r + alpha * u)
+    pre = ParameterNystromPreconditioner(n_landmarks=10, random_state=0).fit(C, alpha + mu)
+    delta, inner = gauss_newton_step(J, r, u, alpha, mu, solve_parameter_cg, rtol=1e-12,
+                                     maxiter=2000, preconditioner=pre, curvature=C)
+    assert inner.converged and inner.solver == "parameter_cg"
+    assert_allclose(delta, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+    # With every row as the sample (factor 1) it is the exact Gauss-Newton step.
+    whole = SampledRowsJacobian(J, lambda s: net.jacobian(W, X_tilde[s],
+                                                          row_weights=np.sqrt(sw)[s]))
+    exact, _ = gauss_newton_step(J, r, u, alpha, mu, solve_cholesky)
+    delta, _ = gauss_newton_step(J, r, u, alpha, mu, solve_parameter_cg, rtol=1e-12,
+                                 maxiter=2000, curvature=whole)
+    assert_allclose(delta, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_sub_sampled_fit_never_increases_the_loss(k):
+    from skgn._losses import SoftmaxLoss
+    from skgn._preconditioners import ParameterNystromPreconditioner
+    from skgn._solvers import solve_parameter_cg
+
+    X_tilde, W0, signs, Y = _under_parametrized()
+    loss = None
+    if k > 1:
+        # Four classes: the softmax curvature's rows are sub-sampled with the Jacobian's.
+        signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(len(signs), k))
+        Y = np.eye(k)[np.digitize(Y[:, 0], [-0.5, 0.0, 0.5])]
+        loss = SoftmaxLoss()
+    rows = np.sort(np.random.default_rng(2).choice(len(Y), 200, replace=False))
+    result = gauss_newton(TwoLayerReLU(signs), W0, W0, X_tilde, Y, alpha=1e-2, loss=loss,
+                          max_iter=8, tol=0.0, solve=solve_parameter_cg,
+                          preconditioner=ParameterNystromPreconditioner(n_landmarks=30,
+                                                                        random_state=0),
+                          curvature_rows=rows, refit_iterations=20)
+    assert len(result.loss_curve) >= 4
+    assert np.all(np.diff(result.loss_curve) < 0)
+    assert {h["solver"] for h in result.history} == {"parameter_cg"}
+    # The preconditioner is reused across steps (refitted only on the budget).
+    assert not all(h["preconditioner_fitted"] for h in result.history)

@@ -264,3 +264,71 @@ def test_refit_drops_the_previous_factor_first(monkeypatch):
     monkeypatch.setattr(J, "gram_columns", spy)
     pre.fit(J, 0.1)
     assert seen == [False] and pre.factor_.shape[0] == 40 and pre.n_rows_ == 40
+
+
+def _sampled(n=60, d=3, m=24, k=1, weighted=True, seed=0):
+    """A SampledRowsJacobian of all ``n`` rows, with its dense matrix."""
+    from skgn._operators import SampledRowsJacobian
+
+    rng = np.random.default_rng(seed)
+    X_tilde = add_bias_feature(rng.standard_normal((n, d)), True)
+    W = rng.standard_normal((m, d + 1))
+    signs = rng.choice([-1.0, 1.0], size=(m, k))
+    rw = np.sqrt(rng.uniform(0.5, 2.0, n)) if weighted else np.ones(n)
+    net = TwoLayerReLU(signs)
+    J = net.jacobian(W, X_tilde, row_weights=rw)
+    C = SampledRowsJacobian(J, lambda s: net.jacobian(W, X_tilde[s], row_weights=rw[s]))
+    return C, J.matmat(np.eye(W.size))
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_sampled_rows_jacobian_rows_are_the_dense_rows(k):
+    C, dense = _sampled(k=k)
+    samples = np.array([3, 7, 41])
+    rows = (np.arange(k)[:, None] * C.n_samples + samples).ravel()
+    assert_allclose(C.rows(samples).matmat(np.eye(dense.shape[1])), dense[rows], rtol=1e-12,
+                    atol=1e-14)
+    assert_allclose(C.matmat(np.eye(dense.shape[1])), dense, rtol=1e-12, atol=1e-14)
+    assert_allclose(C.gram_columns(rows), dense @ dense[rows].T, rtol=1e-10, atol=1e-13)
+    # Dot test of the wrapped products.
+    rng = np.random.default_rng(1)
+    v, z = rng.standard_normal(C.shape[1]), rng.standard_normal(C.shape[0])
+    assert np.isclose(z @ C.matvec(v), C.rmatvec(z) @ v, rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_parameter_nystrom_is_exact_when_the_landmarks_span_the_rows(k):
+    from skgn._preconditioners import ParameterNystromPreconditioner
+
+    # 60 samples, P = 24 * 4 = 96 parameters: every sample a landmark spans the row space.
+    C, dense = _sampled(k=k)
+    lam = 0.3
+    pre = ParameterNystromPreconditioner(n_landmarks=k * C.n_samples, random_state=0)
+    pre.fit(C, lam)
+    A = dense.T @ dense + lam * np.eye(dense.shape[1])
+    P = dense.shape[1]
+    # On the span of the landmarks' gradients M is exact; off it M^{-1} is 1/(d_min + lam).
+    rank = np.linalg.matrix_rank(dense)
+    assert pre.basis_.shape[1] >= rank
+    inverse = pre.inverse(np.eye(P))
+    assert_allclose(inverse, inverse.T, atol=1e-10 * np.abs(inverse).max())
+    U = pre.basis_[:, :rank]
+    assert_allclose(U.T @ inverse @ A @ U, np.eye(rank), atol=1e-8)
+    # R^{-1} R^{-T} = M^{-1}.
+    assert_allclose(pre.apply(pre.apply_t(np.eye(P))), inverse, atol=1e-10 * np.abs(inverse).max())
+
+
+def test_parameter_nystrom_with_few_landmarks_cuts_cg_iterations():
+    from skgn._preconditioners import ParameterNystromPreconditioner
+    from skgn._solvers import solve_parameter_cg
+
+    C, dense = _sampled(n=400, m=64, seed=2)
+    lam = 1e-3
+    g = np.random.default_rng(3).standard_normal(C.shape[1])
+    exact = np.linalg.solve(dense.T @ dense + lam * np.eye(C.shape[1]), g)
+    pre = ParameterNystromPreconditioner(n_landmarks=60, random_state=0).fit(C, lam)
+    plain = solve_parameter_cg(C, g, lam, rtol=1e-10, maxiter=5000)
+    fast = solve_parameter_cg(C, g, lam, rtol=1e-10, maxiter=5000, preconditioner=pre)
+    assert plain.converged and fast.converged and fast.preconditioner == "nystrom"
+    assert_allclose(fast.x, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max())
+    assert fast.n_iter < plain.n_iter / 2

@@ -101,3 +101,28 @@ def test_cg_started_at_the_solution_does_no_iteration():
     result = solve_cg(J, b, lam, rtol=1e-8, x0=expected)
     assert result.n_iter == 0 and result.converged
     assert_allclose(result.x, expected)
+
+
+@pytest.mark.parametrize("lam", [1e-4, 0.5])
+def test_parameter_cg_matches_the_dense_solve_and_continues_from_x0(lam):
+    from skgn._network import TwoLayerReLU, add_bias_feature
+    from skgn._solvers import solve_parameter_cg
+
+    rng = np.random.default_rng(0)
+    X_tilde = add_bias_feature(rng.standard_normal((50, 3)), True)
+    W = rng.standard_normal((16, 4))
+    C = TwoLayerReLU(rng.choice([-1.0, 1.0], size=(16, 1))).jacobian(W, X_tilde)
+    dense = C.matmat(np.eye(W.size))
+    g = rng.standard_normal(W.size)
+    exact = np.linalg.solve(dense.T @ dense + lam * np.eye(W.size), g)
+    full = solve_parameter_cg(C, g, lam, rtol=1e-11, maxiter=2000)
+    assert full.converged and full.solver == "parameter_cg" and full.jtx is None
+    assert_allclose(full.x, exact, rtol=1e-6, atol=1e-8 * np.abs(exact).max())
+    assert full.residual_norm <= 1e-11 * (1 + 1e-8)
+    # Cut short, then continued from the iterate: the same solution.
+    short = solve_parameter_cg(C, g, lam, rtol=1e-11, maxiter=3)
+    assert short.n_iter == 3 and not short.converged
+    rest = solve_parameter_cg(C, g, lam, rtol=1e-11, maxiter=2000, x0=short.x)
+    assert_allclose(rest.x, exact, rtol=1e-6, atol=1e-8 * np.abs(exact).max())
+    zero = solve_parameter_cg(C, np.zeros(W.size), lam)
+    assert zero.converged and zero.n_iter == 0 and not zero.x.any()

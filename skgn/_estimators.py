@@ -139,8 +139,9 @@ def expected_failed_checks(estimator):
 # at test R^2 within 0.0011 on the e2e sets (benchmarks/float32.md); below it (diabetes,
 # 331 x 1024) float32 saved nothing.
 _FLOAT32_PAIRS = 2**20
-# curvature_rows='auto': beyond this many rows a Gauss-Newton step solves its damped
-# system on a uniform sample of this many (sub-sampled Newton), the gradient still on all.
+# curvature_rows='auto': from twice this many rows a Gauss-Newton step solves its damped
+# system on a uniform sample of this many (at least 4 per parameter; sub-sampled
+# Newton), the gradient still on all.
 _CURVATURE_ROWS = 200_000
 
 # n_landmarks='auto' without a selection spectrum (alpha and input_scale given).
@@ -212,19 +213,21 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
     return -(-int(block_size) // tile) * tile
 
 
-def _resolve_curvature_rows(p, n_samples):
+def _resolve_curvature_rows(p, n_samples, n_inputs):
     """Rows the Gauss-Newton curvature is sampled from, or ``None`` for every row.
 
-    ``'auto'``: every row up to ``_CURVATURE_ROWS``, that many beyond, for the dense
-    two-layer network (the only one whose Jacobian is taken on other rows than the
-    fit's) on the ``'auto'`` solver and preconditioner; ``None`` or a number of at least
-    ``n_samples``: every row.
+    ``'auto'``: a sample of ``s = max(_CURVATURE_ROWS, 4 m d~)`` rows (several rows per
+    parameter, so that the sample's curvature reaches every direction) once there are at
+    least ``2 s`` rows, for the dense two-layer network (the only one whose Jacobian is
+    taken on other rows than the fit's) on the ``'auto'`` solver and preconditioner, else
+    every row; ``None`` or a number of at least ``n_samples``: every row.
     """
     rows = p["curvature_rows"]
     dense = p["depth"] == 1 and (_resolve_shift(p) == 0 or p["pattern"] == "dense")
     paths = p["solver"] == "auto" and p["preconditioner"] == "auto"
     if rows == "auto":
-        return _CURVATURE_ROWS if dense and paths and n_samples > _CURVATURE_ROWS else None
+        sample = max(_CURVATURE_ROWS, 4 * p["n_neurons"] * n_inputs)
+        return sample if dense and paths and n_samples >= 2 * sample else None
     if rows is None or rows >= n_samples:
         return None
     if not dense:
@@ -311,7 +314,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]),
                  init=_resolve_init(p["init"], Y.size, p["n_neurons"],
                                     X.shape[1] + p["fit_intercept"], p["depth"]),
-                 curvature_rows=_resolve_curvature_rows(p, X.shape[0]))
+                 curvature_rows=_resolve_curvature_rows(p, X.shape[0],
+                                                        X.shape[1] + p["fit_intercept"]))
         curvature_rows = None
         if p["curvature_rows"] is not None:
             curvature_rows = np.sort(np.random.RandomState(curvature_seed).choice(
@@ -708,8 +712,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         that it estimates the full curvature; a step then costs a few passes over all
         rows plus an inner solve the size of the sample. The fixed point is the same
         (the gradient is exact), the steps are somewhat less accurate. ``None``: every
-        row (the exact step). ``'auto'``: every row up to 200,000 rows, a sample of
-        200,000 beyond, for the dense two-layer network with ``solver='auto'`` and
+        row (the exact step). ``'auto'``: a sample of ``s = max(200,000, 4 m d~)`` rows
+        (``d~`` the inputs with the bias) from ``2 s`` rows on, every row below, for the
+        dense two-layer network with ``solver='auto'`` and
         ``preconditioner='auto'`` (the shifted ReLU's sparse patterns and deeper networks
         always use every row). With sampled rows the damped system is solved in
         parameter space by preconditioned CG, whose iterates all lower the step's

@@ -532,16 +532,18 @@ def test_curvature_rows_sub_samples_the_steps_and_lowers_the_loss():
 def test_curvature_rows_auto_starts_beyond_its_threshold(monkeypatch):
     import skgn._estimators
 
-    X, y = _curvature_data(n=1200)
+    X, y = _curvature_data(n=1500)
     kw = {"n_neurons": 32, "alpha": 0.1, "input_scale": 1.0, "random_state": 0}
-    assert SketchedGNRegressor(**kw).fit(X, y).curvature_rows_ == 1200
-    monkeypatch.setattr(skgn._estimators, "_CURVATURE_ROWS", 500)
+    assert SketchedGNRegressor(**kw).fit(X, y).curvature_rows_ == 1500
+    # s = max(_CURVATURE_ROWS, 4 m d~) = max(300, 4 * 32 * 5) = 640 rows from 2 s = 1280.
+    monkeypatch.setattr(skgn._estimators, "_CURVATURE_ROWS", 300)
     model = SketchedGNRegressor(**kw).fit(X, y)
-    assert model.curvature_rows_ == 500 and model.history_[0]["solver"] == "parameter_cg"
+    assert model.curvature_rows_ == 640 and model.history_[0]["solver"] == "parameter_cg"
+    assert SketchedGNRegressor(**kw).fit(X[:1279], y[:1279]).curvature_rows_ == 1279
     # 'auto' leaves an explicit path and the deep / sparse networks on every row.
-    assert SketchedGNRegressor(solver="cg", **kw).fit(X, y).curvature_rows_ == 1200
+    assert SketchedGNRegressor(solver="cg", **kw).fit(X, y).curvature_rows_ == 1500
     shifted = SketchedGNRegressor(activation="shifted_relu", **kw).fit(X, y)
-    assert shifted.curvature_rows_ == 1200
+    assert shifted.curvature_rows_ == 1500
 
 
 @pytest.mark.parametrize("params, match", [

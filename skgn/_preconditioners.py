@@ -395,7 +395,7 @@ def make_preconditioner(name, **options):
     return cls(**{key: value for key, value in options.items() if key in accepted})
 
 
-class ParameterNystromPreconditioner(Preconditioner):
+class ParameterNystromPreconditioner(NystromPreconditioner):
     """Nystrom preconditioner of the parameter-space system ``(C^T C + lam I) x = g``.
 
     The sub-sampled Gauss-Newton step solves in parameter space (``P`` unknowns) with
@@ -436,12 +436,6 @@ class ParameterNystromPreconditioner(Preconditioner):
     eigenvalues_ : ndarray of shape (r,)
         ``d``, descending.
     """
-
-    name = "nystrom"
-
-    def __init__(self, *, n_landmarks=500, random_state=None):
-        self.n_landmarks = n_landmarks
-        self.random_state = random_state
 
     def _fit(self, J, lam):
         if lam <= 0:

@@ -96,6 +96,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     curvature_rows : 'auto', int or None, default='auto'
         Rows the Gauss-Newton curvature is sampled from (see
         :class:`SketchedGNRegressor`; the number used is ``curvature_rows_``).
+    max_memory : float or None, default=None
+        Memory budget in MiB of one step's path (see :class:`SketchedGNRegressor`).
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps.
     tol : float, default=3e-3
@@ -195,6 +197,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         dtype="auto",
         block_size="auto",
         curvature_rows="auto",
+        max_memory=None,
         max_iter=100,
         tol=3e-3,
         init="auto",
@@ -227,6 +230,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         self.dtype = dtype
         self.block_size = block_size
         self.curvature_rows = curvature_rows
+        self.max_memory = max_memory
         self.max_iter = max_iter
         self.tol = tol
         self.init = init

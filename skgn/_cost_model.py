@@ -305,9 +305,10 @@ def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_siz
               f"{peak_bytes(*fits[0], *sizes, block_rows=block_rows) / 2**30:.2f} GiB"
               if fits
               else "no solver path fits; use fewer rows or neurons")
+    source = "half the machine's memory" if memory is None else "max_memory"
     raise ValueError(
         f"solver={solver!r} with preconditioner={preconditioner!r} needs about "
         f"{need / 2**30:.1f} GiB at n_rows={n_rows}, n_neurons={n_neurons}, more than the "
-        f"{budget / 2**30:.1f} GiB budget (half the machine's memory); {advice}. "
-        "Or leave solver='auto' and preconditioner='auto'."
+        f"{budget / 2**30:.1f} GiB budget ({source}); {advice}. "
+        "Or leave solver='auto' and preconditioner='auto', or raise max_memory."
     )

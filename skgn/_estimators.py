@@ -76,6 +76,7 @@ _PARAMETERS = {
     "dtype": AnyOf((Options(("auto",)), FloatDType())),
     "block_size": AnyOf((Options(("auto",)), Interval(_INT, low=1))),
     "curvature_rows": AnyOf((Options(("auto",)), Interval(_INT, low=1, allow_none=True))),
+    "max_memory": Interval(_REAL, low=0.0, closed="neither", allow_none=True),
     "max_iter": Interval(_INT, low=1),
     "tol": Interval(_REAL, low=0.0),
     "init": Options(("auto", "centered", "symmetric", "random")),
@@ -360,9 +361,11 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         blocked = p["block_size"] if p["depth"] == 1 else None
         if distributed:
             blocked = p["block_size"] or block_n
+        # The memory budget of the path, in bytes (None: half the physical memory).
+        memory = None if p["max_memory"] is None else p["max_memory"] * 2**20
         if curvature_rows is None:
             solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *priced,
-                                                   block_rows=blocked)
+                                                   memory=memory, block_rows=blocked)
             solve, inner_preconditioner = SOLVERS[solver], make_preconditioner(
                 preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
                 n_landmarks=state.n_landmarks, random_state=precond_seed,
@@ -373,7 +376,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             solver, preconditioner = "cg", "nystrom"
             solve, inner_preconditioner = solve_parameter_cg, ParameterNystromPreconditioner(
                 n_landmarks=state.n_landmarks, random_state=precond_seed)
-        check_memory(solver, preconditioner, *sizes, block_rows=blocked)
+        check_memory(solver, preconditioner, *sizes, memory=memory, block_rows=blocked)
 
         monitor = build_monitor(
             callback_context=callbacks,
@@ -721,6 +724,13 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         model, with a Nystrom preconditioner built from ``n_landmarks`` of the rows; a
         number below the row count therefore needs the ``'auto'`` solver and
         preconditioner. The number used is ``curvature_rows_``.
+    max_memory : float or None, default=None
+        Memory budget in MiB of one Gauss-Newton step (the cost model's peak: pattern,
+        Gram or normal matrix, preconditioner, sketch): ``solver='auto'`` never picks a
+        path above it, and an explicit path above it is refused before anything is
+        allocated. ``None``: half the machine's physical memory, a fixed budget, so
+        that the chosen path (and the fit) does not depend on what other processes hold
+        at the moment.
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps (accepted or rejected).
     tol : float, default=3e-3
@@ -913,6 +923,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         dtype="auto",
         block_size="auto",
         curvature_rows="auto",
+        max_memory=None,
         max_iter=100,
         tol=3e-3,
         init="auto",
@@ -945,6 +956,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         self.dtype = dtype
         self.block_size = block_size
         self.curvature_rows = curvature_rows
+        self.max_memory = max_memory
         self.max_iter = max_iter
         self.tol = tol
         self.init = init

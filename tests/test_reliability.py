@@ -163,3 +163,25 @@ def test_constant_target_converges_without_warning(data):
         reg = SketchedGNRegressor(n_neurons=32, random_state=0).fit(X, np.full(len(X), 3.0))
     assert reg.converged_
     assert_allclose(reg.predict(X), 3.0)
+
+
+def test_max_memory_bounds_the_auto_path_and_refuses_an_explicit_one():
+    from skgn._cost_model import peak_bytes
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1000, 4))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(1000)
+    kw = {"n_neurons": 512, "alpha": 0.1, "input_scale": 1.0, "random_state": 0}
+    free = SketchedGNRegressor(**kw).fit(X, y)
+    assert free.history_[0]["solver"] == "cholesky"
+    # A budget below the n x n Gram (and its factor) but above the Nystrom path's peak.
+    exact = peak_bytes("cholesky", "none", 1000, 512, 5, 3.0, 500) / 2**20
+    nystrom = peak_bytes("cg", "nystrom", 1000, 512, 5, 3.0, 500) / 2**20
+    assert nystrom < exact
+    budget = 0.5 * (nystrom + exact)
+    bounded = SketchedGNRegressor(max_memory=budget, **kw).fit(X, y)
+    assert bounded.history_[0]["solver"] != "cholesky"
+    with pytest.raises(ValueError, match=r"GiB budget \(max_memory\).*raise max_memory"):
+        SketchedGNRegressor(max_memory=budget, solver="cholesky", **kw).fit(X, y)
+    with pytest.raises(ValueError, match="max_memory"):
+        SketchedGNRegressor(max_memory=-1.0, **kw).fit(X, y)

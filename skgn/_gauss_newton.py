@@ -13,7 +13,9 @@ and by the Woodbury identity, with ``c = alpha / lam``,
 
     delta = -c u - J_s^T (J_s J_s^T + lam I)^{-1} (r_s - c J_s u),
 
-so only an n x n system is solved (``n`` times the number of outputs). The loop is
+so only an n x n system is solved (``n`` times the number of outputs). With
+``curvature_rows`` the curvature comes from a sample of rows instead and the step's system
+is solved in parameter space (see :func:`gauss_newton_step`). The loop is
 assembled from named pieces: :class:`NielsenDamping` (the damping rule),
 :class:`PreconditionerCache` (fit once, reuse until it degrades), :func:`inner_tolerance`
 (inexact Newton) and :class:`StepRecord` (one row of the history).
@@ -332,7 +334,8 @@ def _flat_output_major(A):
 
 def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
                       preconditioner=NO_PRECONDITIONER, x0=None, curvature=None):
-    """One damped Gauss-Newton step, solved in sample space.
+    """One damped Gauss-Newton step, solved in sample space (in parameter space when the
+    curvature is sub-sampled).
 
     Solves ``(J^T J + (alpha + mu) I) delta = -(J^T r + alpha u)`` through the Woodbury
     identity, with ``lam = alpha + mu`` and ``c = alpha / lam``::

@@ -11,7 +11,9 @@ direct
 solver ``'cholesky'`` forms the Gram through
 :meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
 ``J (J^T I)`` for a generic operator); ``'normal'`` solves the same system through the
-``P x P`` normal matrix instead.
+``P x P`` normal matrix instead. :func:`solve_parameter_cg`, with the same signature, is
+not registered: it solves the parameter-space system ``(C^T C + lam I) x = g`` of the
+sub-sampled Gauss-Newton step, which the estimator chooses through ``curvature_rows``.
 """
 
 from dataclasses import dataclass

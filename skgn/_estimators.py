@@ -371,8 +371,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 n_landmarks=state.n_landmarks, random_state=precond_seed,
                 n_jobs=p["n_jobs"])
         else:
-            # The sub-sampled step solves in parameter space (see gauss_newton); its
-            # preconditioner's fit costs what a sample-space Nystrom fit on the rows does.
+            # The sub-sampled step solves in parameter space (see gauss_newton). Its memory
+            # is checked as Nystrom-PCG on the sampled rows: the P x k basis is small
+            # beside their n x k columns, the bits of all rows' pattern are not counted.
             solver, preconditioner = "cg", "nystrom"
             solve, inner_preconditioner = solve_parameter_cg, ParameterNystromPreconditioner(
                 n_landmarks=state.n_landmarks, random_state=precond_seed)

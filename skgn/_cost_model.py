@@ -96,7 +96,8 @@ def _fit_flops(N, m, d, sketch_size, n_landmarks):
     s, L = sketch_size * N, float(min(n_landmarks, N))
     nystrom = 2 * N * L * (m + d) + 2 * N * L**2
     # The parameter-space Nystrom adds C^T times L columns and the SVD of a P x L basis.
-    return {"nystrom": nystrom, "parameter_nystrom": nystrom + 2 * N * L * m * d + 4 * m * d * L**2,
+    return {"nystrom": nystrom,
+            "parameter_nystrom": nystrom + 2 * N * L * m * d + 4 * m * d * L**2,
             "sketch": 2 * s * N**2 + N**3 / 3}
 
 

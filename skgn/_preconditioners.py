@@ -26,6 +26,27 @@ _ROWS_PER_BLOCK = 8192
 _PRODUCT_COLUMNS = 32
 
 
+def _whole_samples(rng, n_samples, n_outputs, k):
+    """``ceil(k / n_outputs)`` landmark samples, sorted, and their output-major rows.
+
+    Every output's row of a sample is a landmark (a sample's ``n_outputs`` rows cost as
+    much as one).
+    """
+    samples = np.sort(rng.choice(n_samples, size=min(n_samples, -(-k // n_outputs)),
+                                 replace=False))
+    return samples, (np.arange(n_outputs)[:, None] * n_samples + samples).ravel()
+
+
+def _inverse_root(K_landmarks):
+    """``E diag(e^{-1/2})`` on the numerically nonzero eigenspace of ``K_LL = E diag(e) E^T``.
+
+    Returns the k x r factor and the mask of the kept eigenvalues.
+    """
+    evals, evecs = linalg.eigh(K_landmarks)
+    keep = evals > evals.max() * len(evals) * np.finfo(np.float64).eps
+    return evecs[:, keep] / np.sqrt(evals[keep]), keep
+
+
 class Preconditioner:
     """Base class: ``fit(J, lam)``, then ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
 
@@ -328,19 +349,13 @@ class NystromPreconditioner(Preconditioner):
         if "mixed_rows" in J.capabilities and J.n_outputs > 1:
             # Mixed rows (multiclass curvature): the k_out columns of one sample cost as
             # much as one, so the landmarks are whole samples, ceil(k / k_out) of them.
-            samples = rng.choice(J.n_samples, size=min(J.n_samples, -(-k // J.n_outputs)),
-                                 replace=False)
-            self.landmarks_ = np.sort(
-                (np.arange(J.n_outputs)[:, None] * J.n_samples + samples).ravel())
+            self.landmarks_ = _whole_samples(rng, J.n_samples, J.n_outputs, k)[1]
         else:
             self.landmarks_ = np.sort(rng.choice(n, size=k, replace=False))
-        k = len(self.landmarks_)
         C = J.gram_columns(self.landmarks_)
-        evals, evecs = linalg.eigh(C[self.landmarks_])
-        keep = evals > evals.max() * k * np.finfo(np.float64).eps
         # B = C W^{-1/2} on the numerically nonzero eigenspace of W, by row blocks into
         # C's own memory when W has full rank (one n x k array at large n, not two).
-        root_inv = evecs[:, keep] / np.sqrt(evals[keep])
+        root_inv, keep = _inverse_root(C[self.landmarks_])
         if keep.all():
             for rows in gen_batches(n, _ROWS_PER_BLOCK):
                 C[rows] = C[rows] @ root_inv
@@ -440,16 +455,11 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
     def _fit(self, J, lam):
         if lam <= 0:
             raise ValueError("The Nystrom preconditioner needs lam > 0.")
-        k_out, n = J.n_outputs, J.n_samples
-        rng = check_random_state(self.random_state)
-        samples = np.sort(rng.choice(n, size=min(n, -(-int(self.n_landmarks) // k_out)),
-                                     replace=False))
-        columns = (np.arange(k_out)[:, None] * n + samples).ravel()
+        samples, columns = _whole_samples(check_random_state(self.random_state),
+                                          J.n_samples, J.n_outputs, int(self.n_landmarks))
         self.landmarks_ = samples
         K_columns = J.gram_columns(columns)
-        evals, evecs = linalg.eigh(K_columns[columns])
-        keep = evals > evals.max() * len(columns) * np.finfo(np.float64).eps
-        root_inv = evecs[:, keep] / np.sqrt(evals[keep])
+        root_inv = _inverse_root(K_columns[columns])[0]
         Q = J.rows(samples).rmatmat(root_inv)
         # Y = C^T C Q = C^T (K_{:L} E diag(e^{-1/2})), a few columns at a time: a product
         # with many columns holds a rows x columns x d~ temporary.
@@ -470,17 +480,16 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
         self.eigenvalues_ = np.maximum(sigma**2 - shift, 0.0)
         self.lam_ = lam
 
+    def _spectral(self, x, f):
+        """``U diag(f(d + lam) - t) U^T x + t x`` with the tail ``t = f(d_min + lam)``."""
+        shifted = self.eigenvalues_ + self.lam_
+        tail = f(shifted[-1])
+        scale = (f(shifted) - tail).reshape((-1,) + (1,) * (x.ndim - 1))
+        return tail * x + self.basis_ @ (scale * (self.basis_.T @ x))
+
     def _inverse(self, x):
-        d, lam = self.eigenvalues_, self.lam_
-        coef = self.basis_.T @ x
-        tail = 1.0 / (d[-1] + lam)
-        scale = (1.0 / (d + lam) - tail).reshape((-1,) + (1,) * (x.ndim - 1))
-        return tail * x + self.basis_ @ (scale * coef)
+        return self._spectral(x, lambda v: 1.0 / v)
 
     def _apply(self, x):
-        # R^{-1} = M^{-1/2}, the same spectral form with square roots.
-        d, lam = self.eigenvalues_, self.lam_
-        coef = self.basis_.T @ x
-        tail = 1.0 / np.sqrt(d[-1] + lam)
-        scale = (1.0 / np.sqrt(d + lam) - tail).reshape((-1,) + (1,) * (x.ndim - 1))
-        return tail * x + self.basis_ @ (scale * coef)
+        # R^{-1} = M^{-1/2}.
+        return self._spectral(x, lambda v: 1.0 / np.sqrt(v))

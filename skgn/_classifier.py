@@ -94,8 +94,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Rows per block of the ``n x m`` work in ``fit`` (see
         :class:`SketchedGNRegressor`).
     curvature_rows : 'auto', int or None, default='auto'
-        Rows the Gauss-Newton curvature is sampled from (see
-        :class:`SketchedGNRegressor`; the number used is ``curvature_rows_``).
+        Rows the Gauss-Newton curvature is taken from, a number meaning a step solved
+        in parameter space (see :class:`SketchedGNRegressor`; the number used is
+        ``curvature_rows_``).
     max_memory : float or None, default=None
         Memory budget in MiB of one step's path (see :class:`SketchedGNRegressor`).
     max_iter : int, default=100

@@ -441,6 +441,19 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
     # Not 'kron_factors': its n x m factor would gather every pattern on the client.
     capabilities = frozenset({"gram", "gram_columns", "squared_row_norms"})
 
+    def normal_matmat(self, V):
+        """``J^T (J V)``: a pass over the chunks for each product.
+
+        Parameters
+        ----------
+        V : ndarray of shape (m * d~, p)
+
+        Returns
+        -------
+        out : ndarray of shape (m * d~, p)
+        """
+        return self.rmatmat(self.matmat(V))
+
     def __init__(self, W, rows, signs, row_weights=None, dtype=np.float64, threshold=0.0,
                  block_rows=None, on_rows=None):
         self._setup_shape(rows.shape, signs, row_weights, dtype)

@@ -214,22 +214,30 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
     return -(-int(block_size) // tile) * tile
 
 
-def _resolve_curvature_rows(p, n_samples, n_inputs):
-    """Rows the Gauss-Newton curvature is sampled from, or ``None`` for every row.
+def _resolve_curvature_rows(p, n_samples, n_inputs, n_outputs):
+    """Rows the Gauss-Newton curvature is taken from, or ``None`` for the sample-space step.
 
-    ``'auto'``: a sample of ``s = max(_CURVATURE_ROWS, 4 m d~)`` rows (several rows per
-    parameter, so that the sample's curvature reaches every direction) once there are at
-    least ``2 s`` rows, for the dense two-layer network (the only one whose Jacobian is
-    taken on other rows than the fit's) on the ``'auto'`` solver and preconditioner, else
-    every row; ``None`` or a number of at least ``n_samples``: every row.
+    A number means the damped system is solved in parameter space, on a sample of that
+    many rows or, from ``n_samples`` on, on every row (``n_samples``). ``'auto'``: for the
+    dense two-layer network (the only one whose Jacobian is taken on other rows than
+    the fit's) on the ``'auto'`` solver and preconditioner, a sample of
+    ``s = max(_CURVATURE_ROWS, 4 m d~)`` rows (several rows per parameter, so that the
+    sample's curvature reaches every direction) once there are at least ``2 s`` rows,
+    every row in parameter space while the system's rows ``n k`` outnumber the
+    parameters ``m d~``, else ``None``.
     """
     rows = p["curvature_rows"]
     dense = p["depth"] == 1 and (_resolve_shift(p) == 0 or p["pattern"] == "dense")
     paths = p["solver"] == "auto" and p["preconditioner"] == "auto"
     if rows == "auto":
         sample = max(_CURVATURE_ROWS, 4 * p["n_neurons"] * n_inputs)
-        return sample if dense and paths and n_samples >= 2 * sample else None
-    if rows is None or rows >= n_samples:
+        if not (dense and paths):
+            return None
+        if n_samples >= 2 * sample:
+            return sample
+        # The trained parameters are the hidden weights, m d~ (the output signs are fixed).
+        return n_samples if n_samples * n_outputs > p["n_neurons"] * n_inputs else None
+    if rows is None:
         return None
     if not dense:
         raise ValueError(
@@ -244,7 +252,7 @@ def _resolve_curvature_rows(p, n_samples, n_inputs):
             f"preconditioner={p['preconditioner']!r} would not be used. Set both to "
             "'auto', or curvature_rows=None for the exact step on the chosen path."
         )
-    return int(rows)
+    return min(int(rows), n_samples)
 
 
 def _is_float32(dtype):
@@ -316,9 +324,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                  init=_resolve_init(p["init"], Y.size, p["n_neurons"],
                                     X.shape[1] + p["fit_intercept"], p["depth"]),
                  curvature_rows=_resolve_curvature_rows(p, X.shape[0],
-                                                        X.shape[1] + p["fit_intercept"]))
+                                                        X.shape[1] + p["fit_intercept"],
+                                                        Y.shape[1]))
         curvature_rows = None
-        if p["curvature_rows"] is not None:
+        if p["curvature_rows"] == X.shape[0]:
+            curvature_rows = np.arange(X.shape[0])
+        elif p["curvature_rows"] is not None:
             curvature_rows = np.sort(np.random.RandomState(curvature_seed).choice(
                 X.shape[0], size=p["curvature_rows"], replace=False))
         # Rows of the inner system, times the outputs.
@@ -536,7 +547,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 n_landmarks = nystrom_landmarks(
                     selection.eigenvalues, (p["curvature_rows"] or Y.shape[0]) * Y.shape[1],
                     p["n_neurons"], n_params, alpha,
-                    rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32)
+                    rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32,
+                    parameter_space=p["curvature_rows"] is not None)
         return FitState(
             weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
             y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,
@@ -709,22 +721,25 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         inexact path too). The float pattern's single GEMMs round differently. The
         sparse patterns of the shifted ReLU and deeper networks ignore it.
     curvature_rows : 'auto', int or None, default='auto'
-        Rows the Gauss-Newton curvature ``J^T J`` is estimated from (sub-sampled
-        Newton). Each step still computes the gradient and tests the step on every row,
-        but solves its damped system, and fits its preconditioner, on a uniform sample
-        of this many rows drawn once from ``random_state``, their Jacobian rescaled so
-        that it estimates the full curvature; a step then costs a few passes over all
-        rows plus an inner solve the size of the sample. The fixed point is the same
-        (the gradient is exact), the steps are somewhat less accurate. ``None``: every
-        row (the exact step). ``'auto'``: a sample of ``s = max(200,000, 4 m d~)`` rows
-        (``d~`` the inputs with the bias) from ``2 s`` rows on, every row below, for the
-        dense two-layer network with ``solver='auto'`` and
-        ``preconditioner='auto'`` (the shifted ReLU's sparse patterns and deeper networks
-        always use every row). With sampled rows the damped system is solved in
-        parameter space by preconditioned CG, whose iterates all lower the step's
-        model, with a Nystrom preconditioner built from ``n_landmarks`` of the rows; a
-        number below the row count therefore needs the ``'auto'`` solver and
-        preconditioner. The number used is ``curvature_rows_``.
+        Rows the Gauss-Newton curvature ``J^T J`` is taken from; a number also means
+        that each step's damped system is solved in parameter space, by preconditioned
+        CG (whose iterates all lower the step's model) with a Nystrom preconditioner
+        built from ``n_landmarks`` of the rows. Below the row count it is a uniform
+        sample drawn once from ``random_state`` (sub-sampled Newton): each step still
+        computes the gradient and tests the step on every row, but solves and fits its
+        preconditioner on the sample, its Jacobian rescaled so that it estimates the
+        full curvature; the fixed point is the same (the gradient is exact), the steps
+        somewhat less accurate. The row count or more: every row (the exact step), in
+        parameter space. ``None``: every row, the exact step solved in sample space on
+        the chosen ``solver`` path. ``'auto'``, for the dense two-layer network with
+        ``solver='auto'`` and ``preconditioner='auto'``: a sample of
+        ``s = max(200,000, 4 m d~)`` rows (``d~`` the inputs with the bias) from ``2 s``
+        rows on; below, every row, in parameter space while the rows times the outputs
+        outnumber the ``m d~`` parameters (on a 37,500-row teacher with ``d~ = 11``,
+        7.0 s against 21.4 s in sample space, test R^2 0.9842 against 0.9828), else
+        ``None`` (the shifted ReLU's sparse patterns and deeper networks always take
+        ``None``). A number therefore needs the ``'auto'`` solver and preconditioner.
+        The number of rows used is ``curvature_rows_``.
     max_memory : float or None, default=None
         Memory budget in MiB of one Gauss-Newton step (the cost model's peak: pattern,
         Gram or normal matrix, preconditioner, sketch): ``solver='auto'`` never picks a
@@ -829,7 +844,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         The precision of the ``n x m`` work (``dtype`` resolved).
     curvature_rows_ : int
         Rows the curvature of the Gauss-Newton steps came from (``curvature_rows``
-        resolved; the number of training rows when it is every row).
+        resolved; the number of training rows when it is every row). Whether the steps
+        were solved in parameter space shows in ``history_`` (solver
+        ``'parameter_cg'``).
     n_landmarks_ : int
         The Nystrom landmark count (``n_landmarks`` resolved).
     alphas_, input_scales_ : ndarray

@@ -528,7 +528,11 @@ def gauss_newton(
         return MixedRowsJacobian(J_s, curvature)
 
     rows = None if curvature_rows is None else np.asarray(curvature_rows)
-    if rows is not None:
+    # Every row (the exact step, solved in parameter space): C is J itself.
+    every_row = rows is not None and len(rows) == Y.shape[0]
+    if every_row:
+        X_rows, rows_weights = X_tilde, row_weights
+    elif rows is not None:
         X_rows = _take_rows(X_tilde, rows)
         # C^T C = (sum(s) / sum(s[rows])) J[rows]^T J[rows] estimates J^T J.
         rows_sum = float(len(rows) if sample_weight is None else sample_weight[rows].sum())
@@ -536,16 +540,22 @@ def gauss_newton(
         if row_weights is not None:
             rows_weights *= row_weights[rows]
 
-    def sampled(W_at, terms):
-        """The rescaled Jacobian of the curvature rows at ``W_at``, with its samples'."""
-        curvature = None if terms.curvature is None else terms.curvature[rows]
+    def sampled(W_at, terms, J_at):
+        """The rescaled Jacobian of the curvature rows at ``W_at``, with its samples'.
+
+        ``J_at`` is the Jacobian of every row at ``W_at``, the operator when the
+        curvature rows are all of them.
+        """
+        curvature = (terms.curvature if every_row or terms.curvature is None
+                     else terms.curvature[rows])
 
         def samples_jacobian(samples):
             return linearize(W_at, None if curvature is None else curvature[samples],
-                             _take_rows(X_rows, samples), rows_weights[samples])
+                             _take_rows(X_rows, samples),
+                             None if rows_weights is None else rows_weights[samples])
 
-        return SampledRowsJacobian(linearize(W_at, curvature, X_rows, rows_weights),
-                                   samples_jacobian)
+        operator = J_at if every_row else linearize(W_at, curvature, X_rows, rows_weights)
+        return SampledRowsJacobian(operator, samples_jacobian)
 
     terms, objective = evaluate(W)
     objective_start = objective
@@ -564,7 +574,7 @@ def gauss_newton(
         t_start = time.perf_counter()
         if J is None:
             J = linearize(W, terms.curvature)
-            C = None if rows is None else sampled(W, terms)
+            C = None if rows is None else sampled(W, terms, J)
         damping.start(J, Y.shape[1], weight_sum)
         u = (W - W0).ravel()
         weighted_residual = _flat_output_major(

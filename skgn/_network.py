@@ -31,6 +31,10 @@ _PARALLEL_PAIRS = 2**22
 # which depend on n and m only: results do not depend on the block size or n_jobs.
 _TILE_PAIRS = 2**18
 _MIN_TILE_ROWS = 256
+# Rows per tile of the unblocked pattern's fused normal product J^T J V: about 2**20
+# pattern values (4 MiB in float32). At n = 37,500, m = 1024, d~ = 11 a product took
+# 47 ms unfused, 38 / 32 / 40 ms fused in tiles of 2**18 / 2**20 / 2**22 values.
+_NORMAL_TILE_PAIRS = 2**20
 
 
 def tile_rows(n_neurons):
@@ -648,6 +652,41 @@ class ReLUJacobian(JacobianOperator):
         out = self._sum(block)
         return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
+    def normal_matmat(self, V):
+        """The normal product ``J^T J V`` in one pass over the pattern.
+
+        Tile by tile, ``J_t^T diag(s_t^2) (J_t V)`` while the tile's pattern is in cache,
+        the parts added in row order: the pattern is read once per product instead of
+        twice (1.45x faster than ``J^T (J V)`` at n = 37,500, m = 1024, d~ = 11 in
+        float32, tiles of 1,024 rows; the products are memory-bound).
+
+        Parameters
+        ----------
+        V : ndarray of shape (m * d~, p)
+
+        Returns
+        -------
+        out : ndarray of shape (m * d~, p)
+        """
+        d, m, p = self.n_inputs, self.n_neurons, V.shape[1]
+        Vs, signed = self._right_operands(V)
+        squares = None if self._row_weights_c is None else self._row_weights_c**2
+
+        def tile(rows):
+            D, scale = self._pattern_rows(rows)
+            X = self.X_tilde[rows]
+            JV = matmat_rows(D, scale, X, None if squares is None else squares[rows],
+                             self.signs, Vs, signed)
+            return rmatmat_rows(D, scale, X, JV, self.signs)
+
+        out = self._tile_sum(tile)
+        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
+
+    def _tile_sum(self, func):
+        """``func(rows)`` summed over tiles of :data:`_NORMAL_TILE_PAIRS` pairs, in order."""
+        tile = max(_MIN_TILE_ROWS, _NORMAL_TILE_PAIRS // self.n_neurons)
+        return block_sum(func, self.n_samples, tile)
+
     def gram(self):
         r"""The Gram matrix ``J J^T`` by the tensor trick, cached.
 
@@ -840,6 +879,10 @@ class BlockedReLUJacobian(ReLUJacobian):
         """``[func(rows)]`` over consecutive blocks of ``block_rows`` rows, in order."""
         return block_map(_counted(func, self.n_samples, self.on_rows), self.n_samples,
                          self.block_rows, self._jobs, tile_size=self.tile_rows)
+
+    # The fused normal product runs on the blocks (their tiles), in parallel.
+    def _tile_sum(self, func):
+        return self._sum(func)
 
     def _sum(self, func):
         # Each part of J^T z is m x d~ x p: summed as they come, never all held.

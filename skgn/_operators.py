@@ -55,6 +55,32 @@ class JacobianOperator(LinearOperator):
     def _adjoint(self):
         return _AdjointOperator(self)
 
+    def normal_matmat(self, V):
+        """The normal product ``J^T J V`` (here ``J^T (J V)``).
+
+        Parameters
+        ----------
+        V : ndarray of shape (P, p)
+
+        Returns
+        -------
+        out : ndarray of shape (P, p)
+        """
+        return self.rmatmat(self.matmat(V))
+
+    def normal_matvec(self, v):
+        """The normal product ``J^T J v`` of one vector (:meth:`normal_matmat`).
+
+        Parameters
+        ----------
+        v : ndarray of shape (P,)
+
+        Returns
+        -------
+        out : ndarray of shape (P,)
+        """
+        return self.normal_matmat(np.reshape(v, (-1, 1))).ravel()
+
     def gram(self):
         """The Gram matrix ``J J^T``.
 
@@ -389,6 +415,19 @@ class SampledRowsJacobian(JacobianOperator):
 
     def _gram_columns(self, columns):
         return self.operator.gram_columns(columns)
+
+    def normal_matmat(self, V):
+        """The normal product ``C^T C V`` (the operator's).
+
+        Parameters
+        ----------
+        V : ndarray of shape (P, p)
+
+        Returns
+        -------
+        out : ndarray of shape (P, p)
+        """
+        return self.operator.normal_matmat(V)
 
     def squared_row_norms(self):
         """The diagonal of ``J J^T`` (the operator's).

@@ -469,15 +469,26 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
         for cols in gen_batches(CQ.shape[1], _PRODUCT_COLUMNS):
             Y[:, cols] = J.rmatmat(CQ[:, cols])
         del CQ
-        # Frangella, Tropp and Udell's stable Nystrom: shift, Cholesky, SVD.
-        shift = np.sqrt(Y.shape[0]) * np.finfo(np.float64).eps * np.linalg.norm(Y, 2)
+        # Frangella, Tropp and Udell's stable Nystrom: shift, Cholesky, then the SVD of
+        # B. The shift takes the Frobenius norm, an upper bound of their 2-norm (at most
+        # sqrt(k) times larger, still about 1e-12 ||Y||) that costs no SVD of Y.
+        eps = np.finfo(np.float64).eps
+        shift = np.sqrt(Y.shape[0]) * eps * np.linalg.norm(Y)
         Y += shift * Q
         core = Q.T @ Y
         factor = linalg.cholesky(0.5 * (core + core.T), lower=True)
         B = linalg.solve_triangular(factor, Y.T, lower=True).T
-        U, sigma, _ = linalg.svd(B, full_matrices=False, check_finite=False)
-        self.basis_ = U
-        self.eigenvalues_ = np.maximum(sigma**2 - shift, 0.0)
+        # B = U diag(sigma) V^T from B^T B = V diag(sigma^2) V^T, U = B V / sigma: a
+        # k x k eigenproblem instead of the P x k SVD (7x faster at P = 12,288, k = 500,
+        # 13x at P = 45,056). The squares lose what lies below eps sigma_max^2, far
+        # under lam: those pairs get eigenvalue 0 and no column (U V^T is then not
+        # orthonormal there, and their part of x goes to the tail, 1 / lam).
+        sigma2, V = linalg.eigh(B.T @ B, check_finite=False)
+        sigma2, V = sigma2[::-1], V[:, ::-1]
+        lost = sigma2 <= B.shape[1] * eps * sigma2[0]
+        inverse_sigma = np.where(lost, 0.0, 1.0 / np.sqrt(np.where(lost, 1.0, sigma2)))
+        self.basis_ = (B @ V) * inverse_sigma
+        self.eigenvalues_ = np.where(lost, 0.0, np.maximum(sigma2 - shift, 0.0))
         self.lam_ = lam
 
     def _spectral(self, x, f):

@@ -320,7 +320,8 @@ def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
     gradient of every row) cannot go through the sample-space identity without
     dividing the inner solve's error by ``lam``; in parameter space every CG iterate,
     from ``x = 0``, lowers the quadratic model, so a truncated solve is still a descent
-    step. Each iteration applies ``C`` and ``C^T`` once, as sample-space CG does, by
+    step. Each iteration applies ``C`` and ``C^T`` once, as sample-space CG does (in one
+    pass over the rows with the operator's ``normal_matvec``), by
     :func:`scipy.sparse.linalg.cg`.
 
     Parameters
@@ -350,8 +351,9 @@ def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
     P = C.shape[1]
     if maxiter is None:
         maxiter = max(P, 50)
-    A = LinearOperator((P, P), matvec=lambda v: C.rmatvec(C.matvec(v)) + lam * v,
-                       dtype=np.float64)
+    # C^T C v in one pass over C when it has the fused product.
+    normal = getattr(C, "normal_matvec", None) or (lambda v: C.rmatvec(C.matvec(v)))
+    A = LinearOperator((P, P), matvec=lambda v: normal(v) + lam * v, dtype=np.float64)
     inverse = getattr(preconditioner, "inverse", None)
     M = None if inverse is None else LinearOperator((P, P), matvec=inverse,
                                                      dtype=np.float64)

@@ -82,16 +82,20 @@ def test_distributed_jacobian_matches_the_in_memory_one(client, case):
 
 
 def test_fit_from_worker_chunks_matches_the_in_memory_fit(client, monkeypatch):
-    """Default path (alpha chosen in fit, CG + Nystrom): the same fit as in memory."""
+    """Default path (alpha chosen in fit, CG + Nystrom): the same fit as in memory.
+
+    1,200 rows and 1,536 = 256 x 6 parameters: the sample-space step.
+    """
     import skgn._network
 
-    # Tiles of 256 rows at m = 128: the in-memory fit's tiles are the chunks, so it makes
+    # Tiles of 256 rows at m = 256: the in-memory fit's tiles are the chunks, so it makes
     # the same BLAS calls and the same sums in the same order.
-    monkeypatch.setattr(skgn._network, "_TILE_PAIRS", 256 * 128)
+    monkeypatch.setattr(skgn._network, "_TILE_PAIRS", 256 * 256)
     X, y = _data()
     dX = _on_workers(client, X, 256)
-    est = SketchedGNRegressor(n_neurons=128, random_state=0).fit(dX, y)
-    ref = SketchedGNRegressor(n_neurons=128, random_state=0, block_size=256).fit(X, y)
+    est = SketchedGNRegressor(n_neurons=256, random_state=0).fit(dX, y)
+    ref = SketchedGNRegressor(n_neurons=256, random_state=0, block_size=256).fit(X, y)
+    assert {h["solver"] for h in est.history_} == {"cg"}
     assert est.alpha_ == ref.alpha_ and est.n_iter_ == ref.n_iter_
     assert_allclose(est.weights_, ref.weights_, rtol=1e-8, atol=1e-12)
     pred = est.predict(dX)
@@ -102,22 +106,25 @@ def test_fit_from_worker_chunks_matches_the_in_memory_fit(client, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_sub_sampled_curvature_rows_stay_on_the_workers(client, monkeypatch):
+@pytest.mark.parametrize("rows, used", [(500, 500), ("auto", 1200)])
+def test_sub_sampled_curvature_rows_stay_on_the_workers(client, monkeypatch, rows, used):
     """curvature_rows: the sampled rows are cut from the worker chunks; the same step.
 
     One step: the sampled rows' products group their sums by chunk on the workers and by
     tile in memory, and the inexact later solves on a reused preconditioner turn that
-    rounding into a different iteration count (31 against 32 in the second step).
+    rounding into a different iteration count (31 against 32 in the second step). With
+    1,200 rows and 768 = 128 x 6 parameters 'auto' solves on every row in parameter
+    space (the in-memory fit in one pass per product, the workers in two).
     """
     import skgn._network
 
     monkeypatch.setattr(skgn._network, "_TILE_PAIRS", 256 * 128)
     X, y = _data()
-    kw = {"n_neurons": 128, "random_state": 0, "curvature_rows": 500, "n_landmarks": 80,
+    kw = {"n_neurons": 128, "random_state": 0, "curvature_rows": rows, "n_landmarks": 80,
           "max_iter": 1}
     est = SketchedGNRegressor(**kw).fit(_on_workers(client, X, 256), y)
     ref = SketchedGNRegressor(block_size=256, **kw).fit(X, y)
-    assert est.curvature_rows_ == 500 and est.history_[0]["solver"] == "parameter_cg"
+    assert est.curvature_rows_ == used and est.history_[0]["solver"] == "parameter_cg"
     assert est.history_[0]["inner_iterations"] == ref.history_[0]["inner_iterations"]
     assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
 
@@ -140,9 +147,10 @@ def test_dataframe_input_records_feature_names(client):
     X, y = _data(n=500)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     dframe = client.persist(dd.from_pandas(frame, npartitions=2))
-    est = SketchedGNRegressor(n_neurons=64, random_state=0).fit(dframe, dd.from_array(y))
+    # 500 rows and 768 = 128 x 6 parameters: the sample-space step.
+    est = SketchedGNRegressor(n_neurons=128, random_state=0).fit(dframe, dd.from_array(y))
     assert list(est.feature_names_in_) == list(frame.columns)
-    ref = SketchedGNRegressor(n_neurons=64, random_state=0).fit(frame, y)
+    ref = SketchedGNRegressor(n_neurons=128, random_state=0).fit(frame, y)
     assert_allclose(est.predict(dframe).compute(), ref.predict(frame), rtol=1e-6)
     with pytest.raises(ValueError, match="feature names"):
         est.predict(dframe[list(frame.columns[::-1])])

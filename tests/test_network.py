@@ -310,3 +310,22 @@ def test_both_product_forms_agree(k, monkeypatch):
         products.append((J.matmat(V), J.rmatmat(Z)))
     assert_allclose(products[0][0], products[1][0], rtol=1e-12, atol=1e-14)
     assert_allclose(products[0][1], products[1][1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("blocked", [None, {"block_rows": 4}, {"block_rows": 8, "tile_rows": 4}])
+def test_normal_product_matches_dense(case, blocked, monkeypatch):
+    """``normal_matmat`` (one fused pass over the tiles) is ``J_dense^T J_dense V``."""
+    import skgn._network as network
+
+    # Tiles of a few rows, so that the unblocked product adds several parts too.
+    monkeypatch.setattr(network, "_NORMAL_TILE_PAIRS", 3 * 50)
+    monkeypatch.setattr(network, "_MIN_TILE_ROWS", 1)
+    X_tilde, W, signs, rw = _problem(n=30, d=5, m=50, **case)
+    net = TwoLayerReLU(signs, **(blocked or {}))
+    J = net.jacobian(W, X_tilde, row_weights=rw)
+    J_dense = _dense_jacobian(X_tilde, W, signs, rw)
+    V = np.random.default_rng(7).standard_normal((J.shape[1], 3))
+    assert_allclose(J.normal_matmat(V), J_dense.T @ (J_dense @ V), rtol=1e-12, atol=1e-13)
+    assert_allclose(J.normal_matvec(V[:, 0]), J_dense.T @ (J_dense @ V[:, 0]),
+                    rtol=1e-12, atol=1e-13)

@@ -657,7 +657,7 @@ class ReLUJacobian(JacobianOperator):
 
         Tile by tile, ``J_t^T diag(s_t^2) (J_t V)`` while the tile's pattern is in cache,
         the parts added in row order: the pattern is read once per product instead of
-        twice (1.45x faster than ``J^T (J V)`` at n = 37,500, m = 1024, d~ = 11 in
+        twice (34 ms against 46 ms for ``J^T (J V)`` at n = 37,500, m = 1024, d~ = 11 in
         float32, tiles of 1,024 rows; the products are memory-bound).
 
         Parameters

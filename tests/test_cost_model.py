@@ -72,3 +72,23 @@ def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():
     chosen = nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)
     assert chosen == min(_LANDMARK_GRID, key=flops)
 
+
+
+def test_parameter_space_landmarks_price_the_transposed_product():
+    """The parameter-space fit adds ``2 N k m d + 4 m d k^2``: the minimizer of that model,
+    fewer landmarks than the sample-space count on the same spectrum."""
+    from skgn._cost_model import _LANDMARK_GRID, nystrom_landmarks
+
+    N, m, d, alpha, rtol = 37500, 1024, 11, 1e-2, 0.03
+    mu = _spectrum()
+    lam = alpha + 1e-3 * mu.mean()
+
+    def flops(k):
+        lambda_k = N / len(mu) * mu[min(k, len(mu) - 1)]
+        iters = 0.5 * np.sqrt(1 + lambda_k / lam) * np.log(2 / rtol)
+        return (2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iters * 8 * N * m * d
+                + 2 * N * k * m * d + 4 * m * d * k**2)
+
+    chosen = nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol, parameter_space=True)
+    assert chosen == min(_LANDMARK_GRID, key=flops)
+    assert chosen < nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)

@@ -32,7 +32,6 @@ from ._network import (
     thresholds,
     unpack_rows,
 )
-from ._operators import JacobianOperator
 from ._parallel import ordered_sum
 
 
@@ -442,9 +441,10 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
     # Not 'kron_factors': its n x m factor would gather every pattern on the client.
     capabilities = frozenset({"gram", "gram_columns", "squared_row_norms"})
 
-    # J^T (J V), a pass over the chunks for each product: the fused per-tile form of the
-    # in-memory parent would need the workers to run both products on their chunk.
-    normal_matmat = JacobianOperator.normal_matmat
+    def normal_matmat(self, V):
+        """``J^T (J V)``, a pass over the chunks for each product (not the parent's fused
+        per-tile form, which would need each worker to run both products on its chunk)."""
+        return self.rmatmat(self.matmat(V))
 
     def __init__(self, W, rows, signs, row_weights=None, dtype=np.float64, threshold=0.0,
                  block_rows=None, on_rows=None):

@@ -36,6 +36,17 @@ def _spectrum(r=500, decay=1.5, top=1e3):
     return top * np.arange(1, r + 1, dtype=float) ** -decay
 
 
+def _model_flops(k, mu, N, m, d, alpha, rtol, parameter_space=False):
+    """The flops of a Nystrom-PCG step with ``k`` landmarks, written out from the model."""
+    lam = alpha + 1e-3 * mu.mean()
+    lambda_k = N / len(mu) * mu[min(k, len(mu) - 1)]
+    iters = 0.5 * np.sqrt(1 + lambda_k / lam) * np.log(2 / rtol)
+    flops = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iters * 8 * N * m * d
+    if parameter_space:
+        flops += 2 * N * k * m * d + 4 * m * d * k**2
+    return flops
+
+
 def test_nystrom_landmarks_grow_with_rows_and_shrink_with_alpha():
     from skgn._cost_model import nystrom_landmarks
 
@@ -62,15 +73,9 @@ def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():
 
     N, m, d, alpha, rtol = 5000, 1024, 11, 1e-2, 0.03
     mu = _spectrum()
-    lam = alpha + 1e-3 * mu.mean()
-
-    def flops(k):
-        lambda_k = N / len(mu) * mu[min(k, len(mu) - 1)]
-        iters = 0.5 * np.sqrt(1 + lambda_k / lam) * np.log(2 / rtol)
-        return 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iters * 8 * N * m * d
-
     chosen = nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)
-    assert chosen == min(_LANDMARK_GRID, key=flops)
+    assert chosen == min(_LANDMARK_GRID,
+                         key=lambda k: _model_flops(k, mu, N, m, d, alpha, rtol))
 
 
 
@@ -81,14 +86,7 @@ def test_parameter_space_landmarks_price_the_transposed_product():
 
     N, m, d, alpha, rtol = 37500, 1024, 11, 1e-2, 0.03
     mu = _spectrum()
-    lam = alpha + 1e-3 * mu.mean()
-
-    def flops(k):
-        lambda_k = N / len(mu) * mu[min(k, len(mu) - 1)]
-        iters = 0.5 * np.sqrt(1 + lambda_k / lam) * np.log(2 / rtol)
-        return (2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iters * 8 * N * m * d
-                + 2 * N * k * m * d + 4 * m * d * k**2)
-
     chosen = nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol, parameter_space=True)
-    assert chosen == min(_LANDMARK_GRID, key=flops)
+    assert chosen == min(_LANDMARK_GRID, key=lambda k: _model_flops(
+        k, mu, N, m, d, alpha, rtol, parameter_space=True))
     assert chosen < nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)

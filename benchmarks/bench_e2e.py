@@ -55,6 +55,7 @@ from sklearn.preprocessing import StandardScaler
 import datasets
 from timing import timed_fit
 from skgn import SketchedGNRegressor
+from skgn._estimators import _resolve_width
 
 HERE = Path(__file__).parent
 WIDTH = 1024
@@ -100,9 +101,10 @@ def models(n_train, d):
         "HistGradientBoosting (defaults)": HistGradientBoostingRegressor(random_state=0),
     }
     if n_train > DEEP_MAX_ROWS:
+        m = _resolve_width("auto", n_train)
         found[DEEP] = (f"skipped here: an inner iteration of depth 2 costs 4 n m^2 flops "
-                       f"(about {4 * n_train * 1024**2 / 1e9:.0f} GFlop at n = {n_train}); "
-                       "its own command, `--deep-large`")
+                       f"(about {4 * n_train * m**2 / 1e9:.1f} GFlop at n = {n_train}, "
+                       f"m = {m}, the 'auto' width); its own command, `--deep-large`")
     if 3 * 8 * n_train**2 > KERNEL_BUDGET_BYTES:
         found[RBF] = (f"skipped: the {n_train} x {n_train} kernel and its copies need "
                       f"{3 * 8 * n_train**2 / 2**30:.0f} GiB")

@@ -52,8 +52,10 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
     Parameters
     ----------
-    n_neurons : int, default=1024
-        Width ``m`` (even with ``init='symmetric'``).
+    n_neurons : int or 'auto', default='auto'
+        Width ``m`` (even with ``init='symmetric'``); ``'auto'`` as in
+        :class:`SketchedGNRegressor` (1024 up to 8,192 samples, then ``2**23 /
+        n_samples``, at least 128). The width used is ``n_neurons_``.
     depth : int, default=1
         Hidden layers (see :class:`SketchedGNRegressor`).
     activation : {'relu', 'shifted_relu'}, default='relu'
@@ -139,6 +141,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         The class labels.
     alpha_, input_scale_, shift_ : float
         The values used (chosen or given).
+    n_neurons_ : int
+        The hidden width (``n_neurons`` resolved).
     dtype_ : numpy.dtype
         The precision of the ``n x m`` work (``dtype`` resolved).
     curvature_rows_ : int
@@ -180,7 +184,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
     def __init__(
         self,
-        n_neurons=1024,
+        n_neurons="auto",
         *,
         depth=1,
         activation="relu",

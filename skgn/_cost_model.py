@@ -141,7 +141,6 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     parameter_space : bool, default=False
         Price :class:`~skgn._preconditioners.ParameterNystromPreconditioner`'s fit
         (the step solved in parameter space) instead of the sample-space one's.
-
     Returns
     -------
     k : int
@@ -167,7 +166,7 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
 
 
 def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
-                     n_landmarks):
+                     n_landmarks, fit_rows=None):
     """Inner iterations that cost as much as one fit of ``preconditioner``.
 
     The Gauss-Newton loop stops a solve on a reused preconditioner after this many
@@ -180,6 +179,10 @@ def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
         A resolved preconditioner name.
     n_rows, n_neurons, n_inputs, sketch_size, n_landmarks
         As in :func:`path_costs`.
+    fit_rows : int, default=None
+        Rows the fit runs on, when fewer than the ``n_rows`` an iteration runs on
+        (:class:`~skgn._preconditioners.ParameterNystromPreconditioner`'s
+        ``fit_samples``).
 
     Returns
     -------
@@ -188,7 +191,8 @@ def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
         without a fit cost (``'none'``, ``'jacobi'``), which is never refitted early.
     """
     N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
-    fit = _fit_flops(N, m, d, sketch_size, n_landmarks).get(preconditioner)
+    F = N if fit_rows is None else min(float(fit_rows), N)
+    fit = _fit_flops(F, m, d, sketch_size, n_landmarks).get(preconditioner)
     if fit is None:
         return None
     # Priced at float64 speed whatever the dtype, so that dtype changes only precision.

@@ -69,6 +69,8 @@ class FitState:
         Features seen in ``fit``.
     n_outputs : int
         Number of outputs.
+    n_neurons : int
+        Hidden width ``m`` (``n_neurons``, or the one ``'auto'`` chose).
     alpha, input_scale : float
         The ridge strength and input scale the network is trained with (chosen or given).
     alphas, input_scales : ndarray
@@ -104,6 +106,7 @@ class FitState:
     y_ndim: int
     n_features_in: int
     n_outputs: int
+    n_neurons: int
     alpha: float
     input_scale: float
     alphas: np.ndarray

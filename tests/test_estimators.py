@@ -83,7 +83,7 @@ def test_wrong_number_of_features_at_predict(data):
         ({"input_scales": []}, "'input_scales' parameter must be a non-empty"),
         ({"alpha": np.nan}, "'alpha' parameter must be finite"),
         ({"n_neurons": 0}, "'n_neurons' parameter must be >= 1"),
-        ({"n_neurons": 2.5}, "'n_neurons' parameter must be an integer"),
+        ({"n_neurons": 2.5}, "'n_neurons' parameter must be one of 'auto' or an integer"),
         ({"n_neurons": 7, "init": "symmetric"}, "n_neurons must be even"),
         ({"solver": "lbfgs"}, "'solver' parameter must be one of 'auto', 'cholesky', 'normal', 'cg', 'lsqr'"),
         ({"max_iter": 0}, "'max_iter' parameter must be >= 1"),
@@ -575,3 +575,35 @@ def test_curvature_rows_rejects_invalid_values(value):
     X, y = _curvature_data(n=100)
     with pytest.raises(ValueError, match="curvature_rows"):
         SketchedGNRegressor(16, curvature_rows=value).fit(X, y)
+
+
+def test_auto_width_bounds_the_sample_neuron_pairs():
+    from skgn._estimators import _resolve_width
+
+    # 1024 up to 2**23 / 1024 = 8,192 samples, then the even width nearest above
+    # 2**23 / n, at least 128; a number is kept.
+    widths = [_resolve_width("auto", n) for n in (1, 8192, 8193, 9000, 37500, 65536, 10**6)]
+    assert widths == [1024, 1024, 1024, 934, 224, 128, 128]
+    assert all(w % 2 == 0 for w in widths)
+    assert 37500 * 224 >= 2**23 > 37500 * 222
+    assert _resolve_width(7, 10**6) == 7
+
+
+def test_auto_width_is_fitted_and_kept_by_a_warm_start(monkeypatch):
+    import skgn._estimators
+
+    X, y = _curvature_data(n=300)
+    assert SketchedGNRegressor(max_iter=2, random_state=0).fit(X, y).n_neurons_ == 1024
+    # With a budget of 2**14 pairs, 300 samples get ceil(16384 / 300) = 55 -> 56 neurons.
+    monkeypatch.setattr(skgn._estimators, "_WIDTH_PAIRS", 2**14)
+    monkeypatch.setattr(skgn._estimators, "_MIN_AUTO_WIDTH", 2)
+    model = SketchedGNRegressor(alpha=0.1, input_scale=1.0, max_iter=2, random_state=0)
+    model.fit(X, y)
+    assert model.n_neurons_ == 56 and model.weights_.shape == (56, 5)
+    assert model.get_params()["n_neurons"] == "auto"
+    explicit = SketchedGNRegressor(56, alpha=0.1, input_scale=1.0, max_iter=2,
+                                   random_state=0).fit(X, y)
+    assert_allclose(model.predict(X), explicit.predict(X), rtol=1e-12)
+    # A warm start on fewer samples keeps the width its weights were trained at.
+    model.set_params(warm_start=True).fit(X[:100], y[:100])
+    assert model.n_neurons_ == 56 and model.weights_.shape == (56, 5)

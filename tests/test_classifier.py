@@ -106,3 +106,18 @@ def test_pipeline_and_grid_search(moons):
     pipe = make_pipeline(StandardScaler(), SketchedGNClassifier(64, random_state=0))
     search = GridSearchCV(pipe, {"sketchedgnclassifier__alpha": [0.1, 1.0]}, cv=3).fit(X, y)
     assert search.best_score_ > 0.8
+
+
+def test_auto_alpha_candidates_reach_below_the_regressors():
+    from skgn import SketchedGNRegressor
+    from skgn._selection import CLASSIFIER_ALPHAS, DEFAULT_ALPHAS
+
+    # The log-loss has at most a quarter of its squared-error proxy's curvature, so the
+    # classifier's default candidates go two decades lower; the regressor's are unchanged.
+    X, y = make_blobs(120, centers=3, random_state=0)
+    clf = SketchedGNClassifier(n_neurons=32, max_iter=2, random_state=0).fit(X, y)
+    assert_allclose(clf.alphas_, np.logspace(-4, 2, 13))
+    assert_allclose(CLASSIFIER_ALPHAS, np.logspace(-4, 2, 13))
+    reg = SketchedGNRegressor(n_neurons=32, max_iter=2, random_state=0).fit(X, y)
+    assert_allclose(reg.alphas_, DEFAULT_ALPHAS)
+    assert clf.alpha_ in clf.alphas_

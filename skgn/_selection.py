@@ -35,10 +35,6 @@ from ._kernels import ntk
 # (benchmarks/selection.md).
 SELECTION_ROWS = 500
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 2, 9))
-# The classifier's candidates reach lower: its proxy (squared error on one-hot labels)
-# has unit curvature where the log-loss has p (1 - p) <= 1/4 (1/k at a uniform softmax),
-# falling as the fit separates, so the same alpha regularizes the log-loss fit more.
-CLASSIFIER_ALPHAS = tuple(np.logspace(-4, 2, 13))
 DEFAULT_INPUT_SCALES = (1.0, 0.5, 0.25)
 
 

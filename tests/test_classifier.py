@@ -110,7 +110,8 @@ def test_pipeline_and_grid_search(moons):
 
 def test_auto_alpha_candidates_reach_below_the_regressors():
     from skgn import SketchedGNRegressor
-    from skgn._selection import CLASSIFIER_ALPHAS, DEFAULT_ALPHAS
+    from skgn._classifier import CLASSIFIER_ALPHAS
+    from skgn._selection import DEFAULT_ALPHAS
 
     # The log-loss has at most a quarter of its squared-error proxy's curvature, so the
     # classifier's default candidates go two decades lower; the regressor's are unchanged.

@@ -16,13 +16,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._estimators import _SketchedGNBase
 from ._monitor import with_callbacks
 from ._losses import LogLoss, SoftmaxLoss
+from ._validation import check_sample_weight, check_squared_norms
 
 # alpha='auto' candidates, two decades below the regressor's: the selection's proxy
 # (squared error on one-hot labels) has unit curvature where the log-loss has
 # p (1 - p) <= 1/4 (1/k at a uniform softmax), falling as the fit separates, so the same
 # alpha holds the log-loss fit closer to its start.
 CLASSIFIER_ALPHAS = tuple(np.logspace(-4, 2, 13))
-from ._validation import check_sample_weight, check_squared_norms
 
 
 def _log_proba(decision):

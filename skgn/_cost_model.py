@@ -141,6 +141,7 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     parameter_space : bool, default=False
         Price :class:`~skgn._preconditioners.ParameterNystromPreconditioner`'s fit
         (the step solved in parameter space) instead of the sample-space one's.
+
     Returns
     -------
     k : int

@@ -165,8 +165,9 @@ def _resolve_width(n_neurons, n_samples):
     the network is over-parametrized (``m d~ >= n`` for ``d~ >= 8``) and a wide one, near
     its tangent kernel, fits best; above it the rows outnumber the parameters, and on the
     benchmark's two larger sets a narrower network was both faster and as accurate
-    (37,500 rows: test R^2 0.9842 at 1024 neurons in 8.0 s, 0.9881 at 224 in 4.0 s;
-    a 15,000-row classification: accuracy 0.9626 in 10.0 s, 0.9640 at 560 in 3.0 s).
+    (``benchmarks/RESULTS.md`` before and after: 37,500 rows, test R^2 0.9842 in 9.10 s
+    at 1024 neurons, 0.9860 in 2.45 s at 224; a 15,000-row classification, accuracy
+    0.9626 in 14.16 s, 0.9640 in 3.22 s at 560).
     """
     if n_neurons != "auto":
         return int(n_neurons)
@@ -465,7 +466,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                     alpha=state.alpha / state.input_scale**2, max_iter=p["max_iter"],
                     tol=p["tol"], refit_iterations=refit_iterations(
                         "parameter_nystrom" if curvature_rows is not None else preconditioner,
-                        *sizes, fit_rows=None if fit_samples is None else fit_samples * Y.shape[1]),
+                        *sizes, fit_rows=fit_samples and fit_samples * Y.shape[1]),
                     curvature_rows=curvature_rows, state=state.lm_state, monitor=monitor,
                 )
         finally:

@@ -914,7 +914,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         target units (``None`` when both ``alpha`` and ``input_scale`` were numbers).
     n_neurons_ : int
         The hidden width ``m`` (``n_neurons`` resolved).
-    weights_ : ndarray of shape (n_neurons_, n_features + fit_intercept)
+    weights_ : ndarray of shape (n_neurons, n_features + fit_intercept)
         Trained hidden weights; the last column is the bias if ``fit_intercept``. With
         ``depth >= 2`` a flat vector ``[vec(W_1), vec(W_2^T), ..., vec(W_L^T)]`` of length
         ``m (d + fit_intercept) + (L - 1) m^2``.

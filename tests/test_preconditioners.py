@@ -373,4 +373,3 @@ def test_parameter_nystrom_fit_samples_is_the_fit_on_the_rescaled_sample(k):
     again = ParameterNystromPreconditioner(n_landmarks=12, random_state=0,
                                            fit_samples=s).fit(C, lam)
     assert_allclose(again.inverse(np.eye(P)), full.inverse(np.eye(P)), rtol=1e-12)
-

@@ -147,23 +147,51 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     k : int
         The landmark count.
     """
-    mu = np.maximum(np.asarray(eigenvalues, dtype=np.float64), 0.0)
-    r = len(mu)
     N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
-    lam = alpha + _TAU * mu.sum() / r
     iteration = _iteration_flops(N, m * d, 1.0 if float32 else _JAC_PRODUCT_PENALTY)
     best, best_flops = None, np.inf
     for k in _LANDMARK_GRID:
         k = min(k, int(N))
-        # lambda_k of the full Gram; beyond the subsample its last eigenvalue.
-        lambda_k = (N / r) * mu[min(k, r - 1)]
-        iterations = 0.5 * np.sqrt(1.0 + lambda_k / lam) * np.log(2.0 / rtol)
+        iterations = nystrom_iterations(eigenvalues, n_rows, alpha, k, rtol=rtol)
         flops = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iterations * iteration
         if parameter_space:
             flops += 2 * N * k * m * d + 4 * m * d * k**2
         if flops < best_flops:
             best, best_flops = k, flops
     return int(best)
+
+
+def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol):
+    """PCG iterations of a first step on a ``k``-landmark Nystrom preconditioner (model).
+
+    ``sqrt(kappa_k) ln(2 / rtol) / 2`` with ``kappa_k = 1 + lambda_k / lam``, ``lambda_k
+    = (N / r) mu_k`` the ``k``-th eigenvalue of the Gram of all ``N`` rows estimated from
+    the ``r``-row subsample's ``mu`` (its last one beyond ``r``) and ``lam = alpha`` plus
+    the initial damping, ``1e-3`` times the mean diagonal (see :func:`nystrom_landmarks`).
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (r,)
+        Descending eigenvalues of the subsample's kernel.
+    n_rows : int
+        ``N``, samples times outputs.
+    alpha : float
+        The ridge strength, in the kernel's units.
+    n_landmarks : int
+        ``k``.
+    rtol : float
+        Inner tolerance of the step.
+
+    Returns
+    -------
+    iterations : float
+    """
+    mu = np.maximum(np.asarray(eigenvalues, dtype=np.float64), 0.0)
+    r = len(mu)
+    lam = alpha + _TAU * mu.sum() / r
+    # lambda_k of the full Gram; beyond the subsample its last eigenvalue.
+    lambda_k = (float(n_rows) / r) * mu[min(int(n_landmarks), r - 1)]
+    return float(0.5 * np.sqrt(1.0 + lambda_k / lam) * np.log(2.0 / rtol))
 
 
 def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,

@@ -17,7 +17,8 @@ from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
-from ._cost_model import check_memory, nystrom_landmarks, refit_iterations, resolve_paths
+from ._cost_model import (check_memory, nystrom_iterations, nystrom_landmarks,
+                          refit_iterations, resolve_paths)
 from ._fit_state import FitState, target_scaling
 from ._gauss_newton import INNER_RTOL_MAX, gauss_newton
 from ._losses import SquaredLoss
@@ -147,6 +148,12 @@ _CURVATURE_ROWS = 200_000
 # Rows per trained parameter of that sample, and of the parameter-space preconditioner's
 # fit.
 _ROWS_PER_PARAMETER = 4
+# curvature_rows='auto' with fewer rows than parameters: past this many modelled PCG
+# iterations on the sample-space Nystrom preconditioner (twice the cost model's 25), the
+# steps are solved in parameter space, whose preconditioner takes one more product with
+# the curvature (digits, 1,347 x 10 outputs, alpha 1e-4: 187 iterations after a
+# 500-landmark sample-space fit, 18 after a 200-landmark parameter-space fit).
+_PARAMETER_SPACE_ITERATIONS = 50
 
 # n_neurons='auto': the width up to _WIDTH_PAIRS / _AUTO_WIDTH samples, then the width
 # that keeps _WIDTH_PAIRS sample-neuron pairs, never below _MIN_AUTO_WIDTH.
@@ -241,6 +248,16 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
     return -(-int(block_size) // tile) * tile
 
 
+def _parameter_space_allowed(p):
+    """Whether ``curvature_rows='auto'`` may solve the steps in parameter space.
+
+    Only for the dense two-layer network (the only one whose Jacobian is taken on other
+    rows than the fit's) on the ``'auto'`` solver and preconditioner.
+    """
+    dense = p["depth"] == 1 and (_resolve_shift(p) == 0 or p["pattern"] == "dense")
+    return dense and p["solver"] == "auto" and p["preconditioner"] == "auto"
+
+
 def _resolve_curvature_rows(p, n_samples, n_inputs, n_outputs):
     """Rows the Gauss-Newton curvature is taken from, or ``None`` for the sample-space step.
 
@@ -258,7 +275,7 @@ def _resolve_curvature_rows(p, n_samples, n_inputs, n_outputs):
     paths = p["solver"] == "auto" and p["preconditioner"] == "auto"
     if rows == "auto":
         sample = max(_CURVATURE_ROWS, _ROWS_PER_PARAMETER * p["n_neurons"] * n_inputs)
-        if not (dense and paths):
+        if not _parameter_space_allowed(p):
             return None
         if n_samples >= 2 * sample:
             return sample
@@ -368,12 +385,18 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         warm = p["warm_start"] and hasattr(self, "weights_")
         p["n_neurons"] = (self.n_neurons_ if warm and p["n_neurons"] == "auto"
                           else _resolve_width(p["n_neurons"], X.shape[0]))
+        # Below its row threshold, curvature_rows='auto' picks the space by the spectrum.
+        by_spectrum = p["curvature_rows"] == "auto" and not warm
         p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]),
                  init=_resolve_init(p["init"], Y.size, p["n_neurons"],
                                     X.shape[1] + p["fit_intercept"], p["depth"]),
                  curvature_rows=_resolve_curvature_rows(p, X.shape[0],
                                                         X.shape[1] + p["fit_intercept"],
                                                         Y.shape[1]))
+        p["space_by_spectrum"] = (by_spectrum and p["curvature_rows"] is None
+                                  and _parameter_space_allowed(p))
+        state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
+                                    selection_seed)
         curvature_rows = None
         if p["curvature_rows"] == X.shape[0]:
             curvature_rows = np.arange(X.shape[0])
@@ -391,8 +414,6 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                               p["dtype"])
         # Rows per BLAS call inside a block (the tiles fix the rounding).
         p["tile_rows"] = None if p["block_size"] is None else tile_rows(p["n_neurons"])
-        state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
-                                    selection_seed)
         Y = (Y - state.y_mean) / state.y_scale
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
@@ -527,7 +548,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         """The state this fit starts from: the previous fit's (warm start) or a new one.
 
         A new state resolves ``alpha='auto'`` and ``input_scale='auto'`` (the only place
-        they are resolved) by leave-one-out scores of the network's tangent kernel.
+        they are resolved) by leave-one-out scores of the network's tangent kernel. With
+        ``p['space_by_spectrum']`` the same spectrum decides whether the steps are solved
+        in parameter space: ``p['curvature_rows']`` is then set to every row.
         """
         n_inputs, n_outputs = X.shape[1] + p["fit_intercept"], Y.shape[1]
         if p["warm_start"] and hasattr(self, "weights_"):
@@ -595,12 +618,22 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             if scores is not None:
                 # The selection's spectrum prices each landmark count (cost model).
                 n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
+                n_rows = (p["curvature_rows"] or Y.shape[0]) * Y.shape[1]
+                if p["space_by_spectrum"]:
+                    # The sample-space preconditioner's best count, and whether its
+                    # modelled iterations send the steps to parameter space.
+                    k = nystrom_landmarks(selection.eigenvalues, n_rows, p["n_neurons"],
+                                          n_params, alpha, rtol=INNER_RTOL_MAX,
+                                          float32=p["dtype"] == np.float32)
+                    if (nystrom_iterations(selection.eigenvalues, n_rows, alpha, k,
+                                           rtol=INNER_RTOL_MAX)
+                            > _PARAMETER_SPACE_ITERATIONS):
+                        p["curvature_rows"] = Y.shape[0]
                 # Priced as a fit on every curvature row even when it runs on fewer: the
                 # fit sample bounds what more landmarks resolve (37,500 rows, 224
                 # neurons: 3.0 s with 100, 4.3 s with the 500 a sample-priced fit chose).
                 n_landmarks = nystrom_landmarks(
-                    selection.eigenvalues, (p["curvature_rows"] or Y.shape[0]) * Y.shape[1],
-                    p["n_neurons"], n_params, alpha,
+                    selection.eigenvalues, n_rows, p["n_neurons"], n_params, alpha,
                     rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32,
                     parameter_space=p["curvature_rows"] is not None)
         return FitState(

@@ -501,17 +501,22 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
         Y += shift * Q
         core = Q.T @ Y
         factor = linalg.cholesky(0.5 * (core + core.T), lower=True)
-        B = linalg.solve_triangular(factor, Y.T, lower=True).T
-        # B = U diag(sigma) V^T from B^T B = V diag(sigma^2) V^T, U = B V / sigma: a
-        # k x k eigenproblem instead of the P x k SVD (7x faster at P = 12,288, k = 500,
-        # 13x at P = 45,056). The squares lose what lies below eps sigma_max^2, far
-        # under lam: those pairs get eigenvalue 0 and no column (U V^T is then not
-        # orthonormal there, and their part of x goes to the tail, 1 / lam).
-        sigma2, V = linalg.eigh(B.T @ B, check_finite=False)
+        # B = Y L^{-T} = U diag(sigma) V^T from B^T B = L^{-1} (Y^T Y) L^{-T} = V
+        # diag(sigma^2) V^T and U = Y (L^{-T} V) / sigma: k x k eigen and triangular
+        # problems beside two P x k x k products, instead of the P x k SVD (7x faster at
+        # P = 12,288, k = 500, 13x at P = 45,056) or a triangular solve with P right-hand
+        # sides (0.28 s of a 1.8 s fit at P = 66,560, k = 200). The squares lose what
+        # lies below eps sigma_max^2, far under lam: those pairs get eigenvalue 0 and no
+        # column (U V^T is then not orthonormal there, and their part of x goes to the
+        # tail, 1 / lam).
+        half = linalg.solve_triangular(factor, Y.T @ Y, lower=True)
+        gram_B = linalg.solve_triangular(factor, half.T, lower=True)
+        sigma2, V = linalg.eigh(0.5 * (gram_B + gram_B.T), check_finite=False)
         sigma2, V = sigma2[::-1], V[:, ::-1]
-        lost = sigma2 <= B.shape[1] * eps * sigma2[0]
+        lost = sigma2 <= Y.shape[1] * eps * sigma2[0]
         inverse_sigma = np.where(lost, 0.0, 1.0 / np.sqrt(np.where(lost, 1.0, sigma2)))
-        self.basis_ = (B @ V) * inverse_sigma
+        self.basis_ = (Y @ linalg.solve_triangular(factor, V, lower=True, trans="T")
+                       * inverse_sigma)
         self.eigenvalues_ = scale * np.where(lost, 0.0, np.maximum(sigma2 - shift, 0.0))
         self.lam_ = lam
 

@@ -1,6 +1,7 @@
 """The cost model behind solver='auto' and preconditioner='auto'."""
 
 import numpy as np
+import pytest
 
 from skgn._cost_model import path_costs, resolve_paths
 
@@ -63,6 +64,21 @@ def test_nystrom_landmarks_grow_with_rows_and_shrink_with_alpha():
     assert nystrom_landmarks(cliff, 40000, 1024, 11, 1e-3, **args) == 500
     assert nystrom_landmarks(np.full(500, 1e6), 40000, 1024, 11, 1e-3, **args) == 50
     assert nystrom_landmarks(np.full(500, 1e-8), 40000, 1024, 11, 1.0, **args) == 50
+
+
+def test_nystrom_iterations_follow_the_condition_number_left_by_the_landmarks():
+    from skgn._cost_model import nystrom_iterations
+
+    mu, N, alpha, rtol = _spectrum(), 5000, 1e-2, 0.03
+    lam = alpha + 1e-3 * mu.mean()
+    for k in (1, 50, 499, 800):
+        kappa = 1 + N / len(mu) * mu[min(k, len(mu) - 1)] / lam
+        expected = 0.5 * np.sqrt(kappa) * np.log(2 / rtol)
+        assert nystrom_iterations(mu, N, alpha, k, rtol=rtol) == pytest.approx(expected)
+    counts = [nystrom_iterations(mu, N, alpha, k, rtol=rtol) for k in (50, 100, 200, 400)]
+    assert counts == sorted(counts, reverse=True)
+    assert (nystrom_iterations(mu, N, 10 * alpha, 100, rtol=rtol)
+            < nystrom_iterations(mu, N, alpha, 100, rtol=rtol))
 
 
 def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():

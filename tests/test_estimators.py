@@ -558,6 +558,35 @@ def test_curvature_rows_auto_starts_beyond_its_threshold(monkeypatch):
     assert shifted.curvature_rows_ == 1500
 
 
+def test_curvature_rows_auto_takes_the_space_from_the_selection_spectrum(monkeypatch):
+    import skgn._estimators
+
+    X, y = _curvature_data(n=400)
+    kw = {"n_neurons": 64, "alphas": [1e-3], "random_state": 0}
+    warnings.simplefilter("ignore", ConvergenceWarning)  # two steps only: max_iter=2
+    # 400 rows and 64 x 5 = 320 parameters: the sample-space step, unless the spectrum
+    # models more PCG iterations than the threshold there.
+    sample = SketchedGNRegressor(max_iter=2, **kw).fit(X[:300], y[:300])
+    assert sample.history_[0]["solver"] != "parameter_cg"
+    monkeypatch.setattr(skgn._estimators, "_PARAMETER_SPACE_ITERATIONS", 0.0)
+    switched = SketchedGNRegressor(max_iter=2, **kw).fit(X[:300], y[:300])
+    assert switched.history_[0]["solver"] == "parameter_cg"
+    assert switched.curvature_rows_ == 300
+    # The same fit as asking for parameter space on every row.
+    explicit = SketchedGNRegressor(max_iter=2, curvature_rows=300, **kw).fit(X[:300], y[:300])
+    assert explicit.n_landmarks_ == switched.n_landmarks_
+    assert_allclose(switched.predict(X), explicit.predict(X), rtol=1e-12, atol=1e-12)
+    # No spectrum (alpha and input_scale given), an explicit None, a path or a warm
+    # start: the space is not taken from the spectrum.
+    fixed = SketchedGNRegressor(max_iter=2, alpha=1e-3, input_scale=1.0, n_neurons=64,
+                                random_state=0).fit(X[:300], y[:300])
+    assert fixed.history_[0]["solver"] != "parameter_cg"
+    none = SketchedGNRegressor(max_iter=2, curvature_rows=None, **kw).fit(X[:300], y[:300])
+    assert none.history_[0]["solver"] != "parameter_cg"
+    cg = SketchedGNRegressor(max_iter=2, solver="cg", **kw).fit(X[:300], y[:300])
+    assert cg.history_[0]["solver"] == "cg"
+
+
 @pytest.mark.parametrize("params, match", [
     ({"depth": 2}, "dense two-layer network"),
     ({"activation": "shifted_relu"}, "dense two-layer network"),

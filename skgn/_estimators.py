@@ -828,8 +828,10 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         rows on; below, every row, in parameter space while the rows times the outputs
         outnumber the ``m d~`` parameters (on a 37,500-row teacher with ``d~ = 11``,
         7.0 s against 21.4 s in sample space, test R^2 0.9842 against 0.9828), else
-        ``None`` (the shifted ReLU's sparse patterns and deeper networks always take
-        ``None``). A number therefore needs the ``'auto'`` solver and preconditioner.
+        ``None``, unless the spectrum of the ``alpha`` selection models more than 50
+        PCG iterations for a sample-space step (small ``alpha``: digits, 10 classes,
+        ``alpha_ = 1e-4``), when every row is solved in parameter space too (the shifted
+        ReLU's sparse patterns and deeper networks always take ``None``). A number therefore needs the ``'auto'`` solver and preconditioner.
         The number of rows used is ``curvature_rows_``.
     max_memory : float or None, default=None
         Memory budget in MiB of one Gauss-Newton step (the cost model's peak: pattern,

@@ -12,7 +12,9 @@ scikit-learn's diabetes, four real sets that ship in pip packages (``computers``
 On each, with one train/test split (75/25; features and target standardized for every
 model, by a pipeline and ``TransformedTargetRegressor``), it fits:
 
-- skgn at its defaults, with ``n_neurons=256``, with the former defaults
+- skgn at its defaults, with ``n_neurons=256``, with ``n_neurons=64`` and the alpha
+  grid ``logspace(-4, 2, 13)`` (a network narrow enough to learn features), with the
+  former defaults
   (``alpha=1.0, input_scale=1.0``) and with the shifted ReLU
   (``activation='shifted_relu'``, sparse activations through the fired-neuron index),
   and with ``depth=2`` (up to 5,000 training rows; on the large teacher, where each
@@ -61,6 +63,9 @@ HERE = Path(__file__).parent
 WIDTH = 1024
 # A narrower network, to show what the width costs and buys.
 NARROW = 256
+# A network narrow enough to leave its tangent kernel (m d~ well below n), with alphas
+# down to 1e-4 so that the steps may move it: what the feature learning buys.
+FEATURES, FEATURE_ALPHAS = 64, np.logspace(-4, 2, 13)
 # KernelRidge holds the n x n kernel and a copy while solving; skip it beyond this.
 KERNEL_BUDGET_BYTES = 8 * 2**30
 MAX_TRAIN = 4500
@@ -90,6 +95,8 @@ def models(n_train, d):
     found = {
         DEFAULTS: SketchedGNRegressor(random_state=0),
         f"skgn (n_neurons={NARROW})": SketchedGNRegressor(n_neurons=NARROW, random_state=0),
+        f"skgn (n_neurons={FEATURES}, alphas from 1e-4)": SketchedGNRegressor(
+            n_neurons=FEATURES, alphas=FEATURE_ALPHAS, random_state=0),
         "skgn (alpha=1, input_scale=1)": SketchedGNRegressor(alpha=1.0, input_scale=1.0,
                                                              random_state=0),
         "skgn (activation='shifted_relu')": SketchedGNRegressor(activation="shifted_relu",

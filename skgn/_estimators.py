@@ -152,7 +152,7 @@ _ROWS_PER_PARAMETER = 4
 # iterations on the sample-space Nystrom preconditioner (twice the cost model's 25), the
 # steps are solved in parameter space, whose preconditioner takes one more product with
 # the curvature (digits, 1,347 x 10 outputs, alpha 1e-4: 187 iterations after a
-# 500-landmark sample-space fit, 18 after a 200-landmark parameter-space fit).
+# 500-landmark sample-space fit, 27 after a 50-landmark parameter-space fit).
 _PARAMETER_SPACE_ITERATIONS = 50
 
 # n_neurons='auto': the width up to _WIDTH_PAIRS / _AUTO_WIDTH samples, then the width
@@ -619,6 +619,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 # The selection's spectrum prices each landmark count (cost model).
                 n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
                 n_rows = (p["curvature_rows"] or Y.shape[0]) * Y.shape[1]
+                power = False
                 if p["space_by_spectrum"]:
                     # The sample-space preconditioner's best count, and whether its
                     # modelled iterations send the steps to parameter space.
@@ -629,13 +630,16 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                            rtol=INNER_RTOL_MAX)
                             > _PARAMETER_SPACE_ITERATIONS):
                         p["curvature_rows"] = Y.shape[0]
+                        # Fewer rows than parameters: few steps, whose first one the
+                        # powered iteration count describes.
+                        power = True
                 # Priced as a fit on every curvature row even when it runs on fewer: the
                 # fit sample bounds what more landmarks resolve (37,500 rows, 224
                 # neurons: 3.0 s with 100, 4.3 s with the 500 a sample-priced fit chose).
                 n_landmarks = nystrom_landmarks(
                     selection.eigenvalues, n_rows, p["n_neurons"], n_params, alpha,
                     rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32,
-                    parameter_space=p["curvature_rows"] is not None)
+                    parameter_space=p["curvature_rows"] is not None, power=power)
         return FitState(
             weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
             y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,

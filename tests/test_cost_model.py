@@ -75,6 +75,10 @@ def test_nystrom_iterations_follow_the_condition_number_left_by_the_landmarks():
         kappa = 1 + N / len(mu) * mu[min(k, len(mu) - 1)] / lam
         expected = 0.5 * np.sqrt(kappa) * np.log(2 / rtol)
         assert nystrom_iterations(mu, N, alpha, k, rtol=rtol) == pytest.approx(expected)
+        # The powered preconditioner: kappa = 1 + sqrt(lambda_k / lam).
+        powered = 0.5 * np.sqrt(1 + np.sqrt(kappa - 1)) * np.log(2 / rtol)
+        assert (nystrom_iterations(mu, N, alpha, k, rtol=rtol, power=True)
+                == pytest.approx(powered))
     counts = [nystrom_iterations(mu, N, alpha, k, rtol=rtol) for k in (50, 100, 200, 400)]
     assert counts == sorted(counts, reverse=True)
     assert (nystrom_iterations(mu, N, 10 * alpha, 100, rtol=rtol)

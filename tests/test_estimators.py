@@ -572,9 +572,11 @@ def test_curvature_rows_auto_takes_the_space_from_the_selection_spectrum(monkeyp
     switched = SketchedGNRegressor(max_iter=2, **kw).fit(X[:300], y[:300])
     assert switched.history_[0]["solver"] == "parameter_cg"
     assert switched.curvature_rows_ == 300
-    # The same fit as asking for parameter space on every row.
-    explicit = SketchedGNRegressor(max_iter=2, curvature_rows=300, **kw).fit(X[:300], y[:300])
-    assert explicit.n_landmarks_ == switched.n_landmarks_
+    # The same fit as asking for parameter space on every row (its landmarks priced
+    # with the powered iteration count).
+    explicit = SketchedGNRegressor(max_iter=2, curvature_rows=300,
+                                   n_landmarks=switched.n_landmarks_, **kw)
+    explicit.fit(X[:300], y[:300])
     assert_allclose(switched.predict(X), explicit.predict(X), rtol=1e-12, atol=1e-12)
     # No spectrum (alpha and input_scale given), an explicit None, a path or a warm
     # start: the space is not taken from the spectrum.

@@ -588,7 +588,8 @@ class ReLUJacobian(JacobianOperator):
         self._gram = None
         super().__init__(shape=(k * n, m * d))
 
-    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "kron_factors"})
+    capabilities = frozenset({"gram", "gram_columns", "squared_row_norms", "kron_factors",
+                              "output_blocks"})
 
     def _map(self, func):
         """``[func(rows)]`` over the row blocks (here one block, every row)."""
@@ -801,6 +802,30 @@ class ReLUJacobian(JacobianOperator):
             per_sample *= np.asarray(self.row_weights, dtype=np.float64) ** 2
         return np.tile(per_sample, self.n_outputs)
 
+
+    def output_blocks(self):
+        r"""Per sample, the ``k x k`` block of ``J J^T`` between its outputs.
+
+        ``K[(a, i), (b, i)] = s_i^2 ||x~_i||^2 sum_r D01[i, r] A[r, a] A[r, b] / m``, one
+        GEMM of the 0/1 pattern with the ``m x k^2`` sign products: ``O(n m k^2)`` flops
+        and no ``k n x m`` factor. The sums are integers of at most ``m``, exact in
+        float32 while ``m < 2**24``.
+
+        Returns
+        -------
+        blocks : ndarray of shape (n_samples, n_outputs, n_outputs)
+            ``blocks[i, a, b] = K[(a, i), (b, i)]``.
+        """
+        n, m, k = self.n_samples, self.n_neurons, self.n_outputs
+        dtype = np.float32 if m < 2**24 else np.float64
+        signs = np.asarray(self.signs, dtype=dtype)
+        pairs = (signs[:, :, None] * signs[:, None, :]).reshape(m, k * k)
+        counts = np.concatenate(self._map(lambda rows: self._pattern01(rows, dtype) @ pairs))
+        X_tilde = np.asarray(self.X_tilde, dtype=np.float64)
+        per_sample = np.einsum("ic,ic->i", X_tilde, X_tilde) / m
+        if self.row_weights is not None:
+            per_sample *= np.asarray(self.row_weights, dtype=np.float64) ** 2
+        return counts.astype(np.float64).reshape(n, k, k) * per_sample[:, None, None]
 
     def _fired_fraction(self):
         """Per sample, the active neurons over ``m`` (``sum_r D[i, r]^2``)."""

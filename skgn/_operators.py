@@ -35,7 +35,9 @@ class JacobianOperator(LinearOperator):
     capabilities : frozenset of str
         The structured methods this operator computes faster than the generic products:
         a subset of ``{'gram', 'gram_columns', 'squared_row_norms', 'kron_factors',
-        'kron_blocks', 'mixed_rows'}``. ``kron_blocks()`` is a list of ``(U_l, V_l)``, the
+        'kron_blocks', 'mixed_rows', 'output_blocks'}``. ``output_blocks()`` gives, per
+        sample, the ``k x k`` block of ``J J^T`` between its outputs (the ReLU
+        networks); ``kron_blocks()`` is a list of ``(U_l, V_l)``, the
         columns of ``J`` split into blocks whose rows are Kronecker products (deep
         networks); ``'mixed_rows'`` marks a :class:`MixedRowsJacobian`;
         ``normal_matrix()`` uses the Kronecker structure when present.
@@ -365,21 +367,26 @@ class MixedRowsJacobian(JacobianOperator):
         -------
         diag : ndarray of shape (k n,)
         """
-        k, n = self.n_outputs, self.n_samples
         if self._gram is not None:
             return np.diag(self._gram).copy()
+        # blocks[i, a, b] = K[(a, i), (b, i)]
+        blocks = self._output_blocks()
+        return np.einsum("ija,iab,ijb->ji", self.factors, blocks, self.factors).ravel()
+
+    def _output_blocks(self):
+        """Per sample ``i``, the ``k x k`` block ``K[(a, i), (b, i)]`` of the inner Gram."""
+        k, n = self.n_outputs, self.n_samples
+        if "output_blocks" in self.inner.capabilities:
+            return self.inner.output_blocks()
         U = V = None
         if "kron_factors" in self.inner.capabilities:
             U, V = self.inner.kron_factors()
         if isinstance(U, np.ndarray):
             # K[(a, i), (b, i)] = (U[a n + i] . U[b n + i]) (V[a n + i] . V[b n + i])
             Ur, Vr = U.reshape(k, n, -1), V.reshape(k, n, -1)
-            blocks = np.einsum("aim,bim->iab", Ur, Ur) * np.einsum("aic,bic->iab", Vr, Vr)
-        else:
-            K = self.inner.gram().reshape(k, n, k, n)
-            blocks = K[:, np.arange(n), :, np.arange(n)]
-        # blocks[i, a, b] = K[(a, i), (b, i)]
-        return np.einsum("ija,iab,ijb->ji", self.factors, blocks, self.factors).ravel()
+            return np.einsum("aim,bim->iab", Ur, Ur) * np.einsum("aic,bic->iab", Vr, Vr)
+        K = self.inner.gram().reshape(k, n, k, n)
+        return K[:, np.arange(n), :, np.arange(n)]
 
 
 class SampledRowsJacobian(JacobianOperator):
@@ -403,7 +410,7 @@ class SampledRowsJacobian(JacobianOperator):
     def __init__(self, operator, rows):
         super().__init__(operator.shape)
         self.operator, self.rows = operator, rows
-        self.capabilities = operator.capabilities - {"mixed_rows"}
+        self.capabilities = operator.capabilities - {"mixed_rows", "output_blocks"}
         self.n_outputs = getattr(operator, "n_outputs", 1)
         self.n_samples = operator.shape[0] // self.n_outputs
 

@@ -204,6 +204,9 @@ def test_float32_gram_and_nystrom_columns_are_double_precision(case):
     columns = [0, 3, K.shape[0] - 1]
     assert_allclose(J32.gram_columns(columns), K[:, columns], rtol=1e-12, atol=1e-14)
     assert_allclose(J32.squared_row_norms(), np.diag(K), rtol=1e-12)
+    n, k = X_tilde.shape[0], signs.shape[1]
+    blocks = K.reshape(k, n, k, n)[:, np.arange(n), :, np.arange(n)]
+    assert_allclose(J32.output_blocks(), blocks, rtol=1e-12, atol=1e-14)
     assert_allclose(J32.gram(), K, rtol=1e-12, atol=1e-14)
 
 
@@ -257,6 +260,9 @@ def test_blocked_jacobian_matches_dense_matrix(case):
     assert_allclose(J.gram_columns([0, 6, J.shape[0] - 1]), K[:, [0, 6, J.shape[0] - 1]],
                     rtol=1e-12, atol=1e-14)
     assert_allclose(J.squared_row_norms(), np.diag(K), rtol=1e-12)
+    n, k = X_tilde.shape[0], J.n_outputs
+    blocks = K.reshape(k, n, k, n)[:, np.arange(n), :, np.arange(n)]
+    assert_allclose(J.output_blocks(), blocks, rtol=1e-12, atol=1e-14)
     U, V_ = J.kron_factors()
     assert_allclose(np.einsum("qa,qb->qab", U, V_).reshape(J.shape), J_dense, atol=1e-15)
     # Dot test.

@@ -60,8 +60,13 @@ def test_relu_capabilities_agree_with_the_generic_methods(k, weighted):
     rw = np.sqrt(rng.uniform(0.5, 2.0, 9)) if weighted else None
     J = TwoLayerReLU(signs).jacobian(W, X_tilde, row_weights=rw)
     generic = as_jacobian(aslinearoperator(J.matmat(np.eye(J.shape[1]))))
-    assert J.capabilities == {"gram", "gram_columns", "squared_row_norms", "kron_factors"}
+    assert J.capabilities == {"gram", "gram_columns", "squared_row_norms", "kron_factors",
+                              "output_blocks"}
     assert_allclose(J.gram(), generic.gram(), rtol=1e-12, atol=1e-14)
+    # blocks[i, a, b] = K[(a, i), (b, i)]
+    K = generic.gram().reshape(k, 9, k, 9)
+    assert_allclose(J.output_blocks(), K[:, np.arange(9), :, np.arange(9)], rtol=1e-12,
+                    atol=1e-14)
     assert_allclose(J.gram_columns([1, 4]), generic.gram_columns([1, 4]), rtol=1e-12,
                     atol=1e-14)
     assert_allclose(J.squared_row_norms(), generic.squared_row_norms(), rtol=1e-12)
@@ -115,6 +120,7 @@ def test_mixed_rows_jacobian_matches_dense(kron):
     assert_allclose(JH.rmatmat(Z), expected.T @ Z, rtol=1e-12, atol=1e-13)
     K = expected @ expected.T
     assert_allclose(JH.squared_row_norms(), np.diag(K), rtol=1e-11)
+    assert ("output_blocks" in inner.capabilities) == kron
     # Unsorted, with two outputs of sample 7 and a repeated column.
     columns = [n + 7, 0, 7, k * n - 1, 7]
     assert_allclose(JH.gram_columns(columns), K[:, columns], rtol=1e-11, atol=1e-12)

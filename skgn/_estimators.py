@@ -5,6 +5,7 @@ preconditioner, and hands them to :func:`~skgn._gauss_newton.gauss_newton`; the 
 lives in the modules below this one (see the developer page of the docs).
 """
 
+import functools
 import numbers
 import warnings
 
@@ -613,33 +614,33 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         else:
             alpha, input_scale = p["alpha"], p["input_scale"]
         n_landmarks = p["n_landmarks"]
-        if n_landmarks == "auto":
-            n_landmarks = _DEFAULT_LANDMARKS
-            if scores is not None:
-                # The selection's spectrum prices each landmark count (cost model).
-                n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
-                n_rows = (p["curvature_rows"] or Y.shape[0]) * Y.shape[1]
-                power = False
-                if p["space_by_spectrum"]:
-                    # The sample-space preconditioner's best count, and whether its
-                    # modelled iterations send the steps to parameter space.
-                    k = nystrom_landmarks(selection.eigenvalues, n_rows, p["n_neurons"],
-                                          n_params, alpha, rtol=INNER_RTOL_MAX,
-                                          float32=p["dtype"] == np.float32)
-                    if (nystrom_iterations(selection.eigenvalues, n_rows, alpha, k,
-                                           rtol=INNER_RTOL_MAX)
-                            > _PARAMETER_SPACE_ITERATIONS):
-                        p["curvature_rows"] = Y.shape[0]
-                        # Fewer rows than parameters: few steps, whose first one the
-                        # powered iteration count describes.
-                        power = True
+        if scores is not None and (n_landmarks == "auto" or p["space_by_spectrum"]):
+            # The selection's spectrum prices each landmark count (cost model).
+            n_params = n_inputs + (p["depth"] - 1) * p["n_neurons"]
+            n_rows = (p["curvature_rows"] or Y.shape[0]) * Y.shape[1]
+            price = functools.partial(
+                nystrom_landmarks, selection.eigenvalues, n_rows, p["n_neurons"], n_params,
+                alpha, rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32)
+            power = False
+            if p["space_by_spectrum"]:
+                # Whether the sample-space preconditioner's modelled iterations, at its
+                # best (or the given) count, send the steps to parameter space.
+                k = price() if n_landmarks == "auto" else n_landmarks
+                if (nystrom_iterations(selection.eigenvalues, n_rows, alpha, k,
+                                       rtol=INNER_RTOL_MAX)
+                        > _PARAMETER_SPACE_ITERATIONS):
+                    p["curvature_rows"] = Y.shape[0]
+                    # Fewer rows than parameters: few steps, whose first one the
+                    # powered iteration count describes.
+                    power = True
+            if n_landmarks == "auto":
                 # Priced as a fit on every curvature row even when it runs on fewer: the
                 # fit sample bounds what more landmarks resolve (37,500 rows, 224
                 # neurons: 3.0 s with 100, 4.3 s with the 500 a sample-priced fit chose).
-                n_landmarks = nystrom_landmarks(
-                    selection.eigenvalues, n_rows, p["n_neurons"], n_params, alpha,
-                    rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32,
-                    parameter_space=p["curvature_rows"] is not None, power=power)
+                n_landmarks = price(parameter_space=p["curvature_rows"] is not None,
+                                    power=power)
+        if n_landmarks == "auto":
+            n_landmarks = _DEFAULT_LANDMARKS
         return FitState(
             weights=W0, initial_weights=W0, output_signs=network.signs, y_mean=y_mean,
             y_scale=y_scale, y_ndim=y_ndim, n_features_in=self.n_features_in_,
@@ -835,8 +836,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         ``None``, unless the spectrum of the ``alpha`` selection models more than 50
         PCG iterations for a sample-space step (small ``alpha``: digits, 10 classes,
         ``alpha_ = 1e-4``), when every row is solved in parameter space too (the shifted
-        ReLU's sparse patterns and deeper networks always take ``None``). A number therefore needs the ``'auto'`` solver and preconditioner.
-        The number of rows used is ``curvature_rows_``.
+        ReLU's sparse patterns and deeper networks always take ``None``). A number
+        therefore needs the ``'auto'`` solver and preconditioner. The number of rows
+        used is ``curvature_rows_``.
     max_memory : float or None, default=None
         Memory budget in MiB of one Gauss-Newton step (the cost model's peak: pattern,
         Gram or normal matrix, preconditioner, sketch): ``solver='auto'`` never picks a

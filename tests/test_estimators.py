@@ -578,6 +578,9 @@ def test_curvature_rows_auto_takes_the_space_from_the_selection_spectrum(monkeyp
                                    n_landmarks=switched.n_landmarks_, **kw)
     explicit.fit(X[:300], y[:300])
     assert_allclose(switched.predict(X), explicit.predict(X), rtol=1e-12, atol=1e-12)
+    # A given landmark count is the one the switch models.
+    given = SketchedGNRegressor(max_iter=2, n_landmarks=40, **kw).fit(X[:300], y[:300])
+    assert given.history_[0]["solver"] == "parameter_cg" and given.n_landmarks_ == 40
     # No spectrum (alpha and input_scale given), an explicit None, a path or a warm
     # start: the space is not taken from the spectrum.
     fixed = SketchedGNRegressor(max_iter=2, alpha=1e-3, input_scale=1.0, n_neurons=64,

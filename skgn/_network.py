@@ -802,7 +802,6 @@ class ReLUJacobian(JacobianOperator):
             per_sample *= np.asarray(self.row_weights, dtype=np.float64) ** 2
         return np.tile(per_sample, self.n_outputs)
 
-
     def output_blocks(self):
         r"""Per sample, the ``k x k`` block of ``J J^T`` between its outputs.
 

@@ -590,6 +590,9 @@ def test_curvature_rows_auto_takes_the_space_from_the_selection_spectrum(monkeyp
     assert none.history_[0]["solver"] != "parameter_cg"
     cg = SketchedGNRegressor(max_iter=2, solver="cg", **kw).fit(X[:300], y[:300])
     assert cg.history_[0]["solver"] == "cg"
+    warm = SketchedGNRegressor(max_iter=1, warm_start=True, **kw).fit(X[:300], y[:300])
+    assert warm.history_[-1]["solver"] == "parameter_cg"
+    assert warm.fit(X[:300], y[:300]).history_[-1]["solver"] != "parameter_cg"
 
 
 @pytest.mark.parametrize("params, match", [

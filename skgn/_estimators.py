@@ -386,16 +386,21 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         warm = p["warm_start"] and hasattr(self, "weights_")
         p["n_neurons"] = (self.n_neurons_ if warm and p["n_neurons"] == "auto"
                           else _resolve_width(p["n_neurons"], X.shape[0]))
-        # Below its row threshold, curvature_rows='auto' picks the space by the spectrum.
+        # Below its row threshold, curvature_rows='auto' picks the space by the spectrum;
+        # a warm start has none and keeps the space its last step was solved in.
         by_spectrum = p["curvature_rows"] == "auto" and not warm
+        kept = (p["curvature_rows"] == "auto" and warm and bool(self.history_)
+                and self.history_[-1]["solver"] == "parameter_cg")
         p = dict(p, dtype=_resolve_dtype(p["dtype"], Y.size, p["n_neurons"], p["depth"]),
                  init=_resolve_init(p["init"], Y.size, p["n_neurons"],
                                     X.shape[1] + p["fit_intercept"], p["depth"]),
                  curvature_rows=_resolve_curvature_rows(p, X.shape[0],
                                                         X.shape[1] + p["fit_intercept"],
                                                         Y.shape[1]))
-        p["space_by_spectrum"] = (by_spectrum and p["curvature_rows"] is None
-                                  and _parameter_space_allowed(p))
+        switchable = p["curvature_rows"] is None and _parameter_space_allowed(p)
+        p["space_by_spectrum"] = by_spectrum and switchable
+        if kept and switchable:
+            p["curvature_rows"] = X.shape[0]
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
         curvature_rows = None
@@ -835,8 +840,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         7.0 s against 21.4 s in sample space, test R^2 0.9842 against 0.9828), else
         ``None``, unless the spectrum of the ``alpha`` selection models more than 50
         PCG iterations for a sample-space step (small ``alpha``: digits, 10 classes,
-        ``alpha_ = 1e-4``), when every row is solved in parameter space too (the shifted
-        ReLU's sparse patterns and deeper networks always take ``None``). A number
+        ``alpha_ = 1e-4``), when every row is solved in parameter space too (a warm
+        start keeps the space of the fit it continues; the shifted ReLU's sparse
+        patterns and deeper networks always take ``None``). A number
         therefore needs the ``'auto'`` solver and preconditioner. The number of rows
         used is ``curvature_rows_``.
     max_memory : float or None, default=None

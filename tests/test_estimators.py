@@ -581,8 +581,8 @@ def test_curvature_rows_auto_takes_the_space_from_the_selection_spectrum(monkeyp
     # A given landmark count is the one the switch models.
     given = SketchedGNRegressor(max_iter=2, n_landmarks=40, **kw).fit(X[:300], y[:300])
     assert given.history_[0]["solver"] == "parameter_cg" and given.n_landmarks_ == 40
-    # No spectrum (alpha and input_scale given), an explicit None, a path or a warm
-    # start: the space is not taken from the spectrum.
+    # No spectrum (alpha and input_scale given), an explicit None or a path: the space
+    # is not taken from the spectrum.
     fixed = SketchedGNRegressor(max_iter=2, alpha=1e-3, input_scale=1.0, n_neurons=64,
                                 random_state=0).fit(X[:300], y[:300])
     assert fixed.history_[0]["solver"] != "parameter_cg"
@@ -590,8 +590,12 @@ def test_curvature_rows_auto_takes_the_space_from_the_selection_spectrum(monkeyp
     assert none.history_[0]["solver"] != "parameter_cg"
     cg = SketchedGNRegressor(max_iter=2, solver="cg", **kw).fit(X[:300], y[:300])
     assert cg.history_[0]["solver"] == "cg"
+    # A warm start has no spectrum: it keeps the space of the fit it continues.
     warm = SketchedGNRegressor(max_iter=1, warm_start=True, **kw).fit(X[:300], y[:300])
     assert warm.history_[-1]["solver"] == "parameter_cg"
+    assert warm.fit(X[:300], y[:300]).history_[-1]["solver"] == "parameter_cg"
+    monkeypatch.setattr(skgn._estimators, "_PARAMETER_SPACE_ITERATIONS", np.inf)
+    warm = SketchedGNRegressor(max_iter=1, warm_start=True, **kw).fit(X[:300], y[:300])
     assert warm.fit(X[:300], y[:300]).history_[-1]["solver"] != "parameter_cg"
 
 

@@ -249,14 +249,19 @@ def _resolve_block_size(block_size, n_samples, n_neurons, dtype):
     return -(-int(block_size) // tile) * tile
 
 
-def _parameter_space_allowed(p):
-    """Whether ``curvature_rows='auto'`` may solve the steps in parameter space.
+def _curvature_conditions(p):
+    """``(dense, paths)``: the two conditions of a step solved in parameter space.
 
-    Only for the dense two-layer network (the only one whose Jacobian is taken on other
-    rows than the fit's) on the ``'auto'`` solver and preconditioner.
+    ``dense``: the dense two-layer network (the only one whose Jacobian is taken on
+    other rows than the fit's); ``paths``: the ``'auto'`` solver and preconditioner.
     """
     dense = p["depth"] == 1 and (_resolve_shift(p) == 0 or p["pattern"] == "dense")
-    return dense and p["solver"] == "auto" and p["preconditioner"] == "auto"
+    return dense, p["solver"] == "auto" and p["preconditioner"] == "auto"
+
+
+def _parameter_space_allowed(p):
+    """Whether ``curvature_rows='auto'`` may solve the steps in parameter space."""
+    return all(_curvature_conditions(p))
 
 
 def _resolve_curvature_rows(p, n_samples, n_inputs, n_outputs):
@@ -272,11 +277,10 @@ def _resolve_curvature_rows(p, n_samples, n_inputs, n_outputs):
     parameters ``m d~``, else ``None``.
     """
     rows = p["curvature_rows"]
-    dense = p["depth"] == 1 and (_resolve_shift(p) == 0 or p["pattern"] == "dense")
-    paths = p["solver"] == "auto" and p["preconditioner"] == "auto"
+    dense, paths = _curvature_conditions(p)
     if rows == "auto":
         sample = max(_CURVATURE_ROWS, _ROWS_PER_PARAMETER * p["n_neurons"] * n_inputs)
-        if not _parameter_space_allowed(p):
+        if not (dense and paths):
             return None
         if n_samples >= 2 * sample:
             return sample
@@ -842,9 +846,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         PCG iterations for a sample-space step (small ``alpha``: digits, 10 classes,
         ``alpha_ = 1e-4``), when every row is solved in parameter space too (a warm
         start keeps the space of the fit it continues; the shifted ReLU's sparse
-        patterns and deeper networks always take ``None``). A number
-        therefore needs the ``'auto'`` solver and preconditioner. The number of rows
-        used is ``curvature_rows_``.
+        patterns and deeper networks always take ``None``). A number therefore needs
+        the ``'auto'`` solver and preconditioner. The number of rows used is
+        ``curvature_rows_``.
     max_memory : float or None, default=None
         Memory budget in MiB of one Gauss-Newton step (the cost model's peak: pattern,
         Gram or normal matrix, preconditioner, sketch): ``solver='auto'`` never picks a

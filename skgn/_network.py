@@ -521,6 +521,12 @@ class CenteredNetwork(Network):
         return self.network.diagnostics()
 
 
+def _count_dtype(n_neurons):
+    """The dtype of a GEMM that sums 0/1 (or +-1) products over ``n_neurons`` terms exactly:
+    float32 (about twice as fast) while the counts stay below ``2**24``."""
+    return np.dtype(np.float32 if n_neurons < 2**24 else np.float64)
+
+
 class ReLUJacobian(JacobianOperator):
     r"""Jacobian of a two-layer ReLU network, applied without forming it.
 
@@ -712,8 +718,7 @@ class ReLUJacobian(JacobianOperator):
         if self.row_weights is not None:
             w = np.asarray(self.row_weights, dtype=np.float64)
             XX *= np.outer(w, w)
-        exact_f32 = m < 2**24
-        D = self._pattern01(slice(None), np.float32 if exact_f32 else np.float64)
+        D = self._pattern01(slice(None), _count_dtype(m))
         K = np.empty((k * n, k * n))
         for j in range(k):
             for l in range(j, k):
@@ -816,7 +821,7 @@ class ReLUJacobian(JacobianOperator):
             ``blocks[i, a, b] = K[(a, i), (b, i)]``.
         """
         n, m, k = self.n_samples, self.n_neurons, self.n_outputs
-        dtype = np.float32 if m < 2**24 else np.float64
+        dtype = _count_dtype(m)
         signs = np.asarray(self.signs, dtype=dtype)
         pairs = (signs[:, :, None] * signs[:, None, :]).reshape(m, k * k)
         counts = np.concatenate(self._map(lambda rows: self._pattern01(rows, dtype) @ pairs))

@@ -44,49 +44,36 @@ row, and every product through an ``m x m`` layer costs ``O(n s m)`` instead of
 ``O(n m^2)``: ``H_{l-1} W_l^T`` and ``(D_l o dZ_l) W_l^T`` multiply sparse rows, and the
 back-propagated ``B_l W_l`` starts from rows with ``s`` entries. The Gram's per-layer
 factors are expanded to dense ``n x m`` arrays, so it costs ``O(L n^2 m)`` either way.
+
+With the shift, a fit that starts at its initialization keeps the weights lazily
+(:mod:`skgn._lowrank`): ``W_l^T = W_l0^T + sum_t a_t H_t^T B_t``. The square layers are
+then :class:`~skgn._lowrank.FactoredLayer` objects, whose products the same code
+calls through :func:`_right` and :func:`_left`.
 """
 
 import numpy as np
 from scipy import sparse
+from scipy.stats import norm
 
 from ._network import Network
 from ._operators import JacobianOperator
-from ._parallel import blas_thread_count, block_map
+from ._lowrank import (FactoredLayer, LowRankWeights, Term, column_blocks, lazy_max_terms,
+                       sparse_dense)
 
-# Columns per block of a sparse x dense product: a 256-column slice of the dense operand
-# stays in cache while the sparse rows gather from it (2x to 3.5x faster at m = 2,048 to
-# 4,096, n = 2,000, sqrt(m) entries per row, on two cores with the blocks in threads).
-_SPMM_COLUMNS = 256
-# Below this many multiply-adds (stored entries times columns) the blocks run in the
-# calling thread: joblib's threads cost more than they save (m = 512: 0.34 -> 0.49 s a step).
-_SPMM_PARALLEL_WORK = 2**26
-
-
-def column_blocks(R):
-    """Contiguous copies of the consecutive ``_SPMM_COLUMNS``-column blocks of ``R``."""
-    return [np.ascontiguousarray(R[:, j : j + _SPMM_COLUMNS])
-            for j in range(0, R.shape[1], _SPMM_COLUMNS)]
+def _right(X, layer, blocks=None):
+    """``X W_l^T`` for a dense ``W_l`` (``blocks``: the column blocks of ``W_l^T``) or a
+    :class:`~skgn._lowrank.FactoredLayer` (whose stored block is ``W_l^T``)."""
+    if isinstance(layer, FactoredLayer):
+        return layer.right(X)
+    return sparse_dense(X, layer.T, blocks) if sparse.issparse(X) else X @ layer.T
 
 
-def _sparse_dense(H, R, blocks=None):
-    """``H @ R`` for a CSR ``H`` and a dense ``R``, by column blocks of ``R`` in threads.
-
-    ``blocks`` are ``column_blocks(R)`` when already made (a matrix used by many
-    products). Every entry is summed over its row's stored entries in the same order
-    whatever the blocks and threads, so the result is the same to the bit.
-    """
-    if R.shape[1] <= _SPMM_COLUMNS:
-        return H @ R
-    out = np.empty((H.shape[0], R.shape[1]))
-
-    def block(cols):
-        b = cols.start // _SPMM_COLUMNS
-        out[:, cols] = H @ (blocks[b] if blocks is not None
-                            else np.ascontiguousarray(R[:, cols]))
-
-    parallel = H.nnz * R.shape[1] >= _SPMM_PARALLEL_WORK
-    block_map(block, R.shape[1], _SPMM_COLUMNS, n_jobs=blas_thread_count() if parallel else 1)
-    return out
+def _left(B, layer, blocks=None):
+    """``B W_l`` for a dense ``W_l`` (``blocks``: the column blocks of ``W_l``) or a
+    :class:`~skgn._lowrank.FactoredLayer`."""
+    if isinstance(layer, FactoredLayer):
+        return layer.left(B)
+    return sparse_dense(B, layer, blocks) if sparse.issparse(B) else B @ layer
 
 
 def _rows_of(H):
@@ -144,10 +131,16 @@ class DeepReLU(Network):
     init_scale : float, default=1.0
         Standard deviation ``sigma`` of ``W_1`` at initialization (it sets the
         thresholds' scale).
+    max_terms : int, default=None
+        With the shift, the low-rank terms a lazy parameter vector may hold per layer
+        before it is folded into dense weights (:mod:`skgn._lowrank`); ``None`` chooses
+        by cost (:func:`~skgn._lowrank.lazy_max_terms`), 0 keeps the weights dense.
     """
 
-    def __init__(self, signs, n_inputs, depth, reference=None, shift=0.0, init_scale=1.0):
+    def __init__(self, signs, n_inputs, depth, reference=None, shift=0.0, init_scale=1.0,
+                 max_terms=None):
         self.signs = np.asarray(signs, dtype=np.float64)
+        self.max_terms = max_terms
         self.n_inputs = int(n_inputs)
         self.depth = int(depth)
         self.reference = None if reference is None else np.asarray(reference, np.float64)
@@ -177,7 +170,14 @@ class DeepReLU(Network):
 
     def unpack(self, params):
         """Split the flat parameter vector into the layer matrices ``W_l`` (views; the
-        square ones are the transposes of contiguous blocks)."""
+        square ones are the transposes of contiguous blocks).
+
+        A :class:`~skgn._lowrank.LowRankWeights` vector gives its first layer dense and
+        its square layers as :class:`~skgn._lowrank.FactoredLayer` (their stored blocks
+        ``S_l = W_l^T``, not ``W_l``).
+        """
+        if isinstance(params, LowRankWeights):
+            return params.layers(self.unpack)
         params = np.asarray(params, dtype=np.float64).ravel()
         out, start = [], 0
         for l, (rows, cols) in enumerate(self.shapes):
@@ -241,7 +241,7 @@ class DeepReLU(Network):
         c = np.sqrt(2.0 / self.n_neurons)
         H, D = [np.asarray(X_tilde, dtype=np.float64)], []
         for l, W in enumerate(layers):
-            Z = _sparse_dense(H[-1], W.T) if sparse.issparse(H[-1]) else H[-1] @ W.T
+            Z = _right(H[-1], W, None) if l > 0 else H[-1] @ W.T
             if l > 0:
                 Z *= c
             if self.shift:
@@ -252,6 +252,35 @@ class DeepReLU(Network):
             H.append(sparse.csr_matrix(Z) if self.shift else Z)
         self._last_forward = (params, X_tilde, H, D)
         return H, D
+
+    def trainable(self, params, anchor, n_samples):
+        """The parameters the Gauss-Newton loop starts from: lazy when it pays.
+
+        With the shift, a fit that starts at its anchor keeps its weights as the anchor
+        plus the steps' sparse low-rank factors (:mod:`skgn._lowrank`) when
+        :func:`~skgn._lowrank.lazy_max_terms` (or ``max_terms``) allows a term;
+        otherwise a dense copy.
+
+        Parameters
+        ----------
+        params : ndarray
+            Starting parameters.
+        anchor : ndarray
+            The ridge term's anchor ``W0``.
+        n_samples : int
+            Training samples ``n``.
+
+        Returns
+        -------
+        params : ndarray or LowRankWeights
+        """
+        max_terms = self.max_terms
+        if max_terms is None:
+            fired = self.n_neurons * norm.sf(self.shift)
+            max_terms = lazy_max_terms(n_samples, self.n_neurons, fired) if self.shift else 0
+        if self.shift and max_terms > 0 and params is anchor:
+            return LowRankWeights.start(self.shapes, anchor, max_terms)
+        return super().trainable(params, anchor, n_samples)
 
     def predict(self, params, X_tilde):
         """Outputs ``h_L A / sqrt(m)`` (less the reference's), shape (n_samples, n_outputs)."""
@@ -307,6 +336,10 @@ class DeepReLUJacobian(JacobianOperator):
     def __init__(self, network, params, X_tilde, row_weights=None):
         self.network = network
         self.layers = network.unpack(params)
+        # Weights kept lazily give their steps in factored form too.
+        if isinstance(params, LowRankWeights):
+            self.capabilities = type(self).capabilities | {"factored_adjoint"}
+            self.max_terms = params.max_terms
         self.inputs_, self.patterns_ = network.forward(params, X_tilde)
         self.row_weights = row_weights
         self.signs = network.signs
@@ -320,8 +353,11 @@ class DeepReLUJacobian(JacobianOperator):
         # linearization.
         self.sparse = bool(network.shift)
         if self.sparse:
-            self._blocks_T = [None] + [column_blocks(W.T) for W in self.layers[1:]]
-            self._blocks_W = [None] + [column_blocks(W) for W in self.layers[1:]]
+            # (A factored layer's base has its blocks made once, with the base.)
+            self._blocks_T = [None] + [None if isinstance(W, FactoredLayer)
+                                       else column_blocks(W.T) for W in self.layers[1:]]
+            self._blocks_W = [None] + [None if isinstance(W, FactoredLayer)
+                                       else column_blocks(W) for W in self.layers[1:]]
             # Entry rows of each sparse H_l and the unit rows u = h_l / ||h_l|| (same
             # pattern) of the thresholds' rank-one derivative terms.
             self._rows = [None] + [_rows_of(H) for H in self.inputs_[1:]]
@@ -344,8 +380,8 @@ class DeepReLUJacobian(JacobianOperator):
         """``dZ`` of the layer above ``H_l`` (``l >= 1``) from ``dZ_l`` and its ``Delta``."""
         dH = self._mask(l, dZ)
         if self.sparse:
-            out = _sparse_dense(self.inputs_[l], delta.T)
-            out += _sparse_dense(dH, self.layers[l].T, self._blocks_T[l])
+            out = _right(self.inputs_[l], delta)
+            out += _right(dH, self.layers[l], self._blocks_T[l])
             out *= self.c
         else:
             out = self.c * (self.inputs_[l] @ delta.T + dH @ self.layers[l].T)
@@ -358,8 +394,7 @@ class DeepReLUJacobian(JacobianOperator):
 
     def _back(self, l, B):
         """``B_l`` (``l >= 1``) from the back-propagated ``B`` of the layer above."""
-        through = (_sparse_dense(B, self.layers[l], self._blocks_W[l]) if self.sparse
-                   else B @ self.layers[l])
+        through = _left(B, self.layers[l], self._blocks_W[l] if self.sparse else None)
         out = self._mask(l, self.c * through)
         if self.sparse:
             # - t c (B 1) u_l^T, on H_l's pattern like the masked term.
@@ -367,20 +402,45 @@ class DeepReLUJacobian(JacobianOperator):
             out.data -= self._tc * sums[self._rows[l]] * self._units[l].data
         return out
 
+    def _column(self, v):
+        """``J v`` of one flat (or factored) direction, shape ``(k, n)``, unweighted."""
+        deltas = self.network.unpack(v)
+        dZ = self.inputs_[0] @ deltas[0].T
+        for l in range(1, len(self.layers)):
+            dZ = self._forward(l, dZ, deltas[l])
+        m = self.network.n_neurons
+        return np.asarray(self._mask(len(self.layers), dZ) @ self.signs).T / np.sqrt(m)
+
     def _matmat(self, V):
-        n, k, m = self.n_samples, self.n_outputs, self.network.n_neurons
+        n, k = self.n_samples, self.n_outputs
         p = V.shape[1]
         out = np.empty((k, n, p))
         for q in range(p):
-            deltas = self.network.unpack(V[:, q])
-            dZ = self.inputs_[0] @ deltas[0].T
-            for l in range(1, len(self.layers)):
-                dZ = self._forward(l, dZ, deltas[l])
-            L = len(self.layers)
-            out[:, :, q] = np.asarray(self._mask(L, dZ) @ self.signs).T / np.sqrt(m)
+            out[:, :, q] = self._column(V[:, q])
         if self.row_weights is not None:
             out *= self.row_weights[None, :, None]
         return out.reshape(k * n, p)
+
+    def matvec(self, v):
+        """``J v``; a :class:`~skgn._lowrank.LowRankWeights` direction without base is
+        applied from its factors (the forward mode of its factored layers).
+
+        Parameters
+        ----------
+        v : ndarray of shape (P,) or LowRankWeights
+
+        Returns
+        -------
+        out : ndarray of shape (n_outputs * n_samples,)
+        """
+        if not isinstance(v, LowRankWeights):
+            return super().matvec(v)
+        if v.base is not None:
+            return super().matvec(np.asarray(v))
+        out = self._column(v)
+        if self.row_weights is not None:
+            out = out * self.row_weights[None, :]
+        return out.ravel()
 
     def _rmatmat(self, Z):
         n, k, m = self.n_samples, self.n_outputs, self.network.n_neurons
@@ -407,6 +467,33 @@ class DeepReLUJacobian(JacobianOperator):
                 grad *= self.c
                 B = self._back(l, B)
         return out.T
+
+    def factored_rmatvec(self, z):
+        """``J^T z`` in factored form: the first layer dense, each square layer the term
+        ``c H_{l-1}^T B_l`` (available on the lazy path, capability
+        ``'factored_adjoint'``).
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_outputs * n_samples,)
+
+        Returns
+        -------
+        step : LowRankWeights
+            Without base; its terms are new.
+        """
+        n, k, m = self.n_samples, self.n_outputs, self.network.n_neurons
+        Z = np.asarray(z, dtype=np.float64).reshape(k, n)
+        if self.row_weights is not None:
+            Z = Z * self.row_weights[None, :]
+        B = self._mask(len(self.layers), (Z.T @ self.signs.T) / np.sqrt(m))
+        terms = []
+        for l in range(len(self.layers) - 1, 0, -1):
+            terms.append((self.c, Term(l, self.inputs_[l], B)))
+            B = self._back(l, B)
+        head = _dense(B.T @ self.inputs_[0])
+        return LowRankWeights(self.network.shapes, None, 0.0, head, terms[::-1],
+                              self.max_terms)
 
     def kron_blocks(self):
         """Per-layer factors: row ``q`` of layer ``l``'s block is ``U_l[q] (x) V_l[q]``.

@@ -327,6 +327,11 @@ def _take_rows(X_tilde, rows):
     return X_tilde.subset(rows) if hasattr(X_tilde, "subset") else X_tilde[rows]
 
 
+def _squared_norm(v, dense):
+    """``||v||^2``: from a factored vector's own ``squared_norm``, else ``dense(v)``."""
+    return v.squared_norm() if hasattr(v, "squared_norm") else dense(v)
+
+
 def _flat_output_major(A):
     """Flatten an (n, k) array output-major (index ``j * n + i``)."""
     return np.ascontiguousarray(A.T).ravel()
@@ -397,7 +402,13 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
     b = r - c * J.matvec(u) if c > 0 else r
     inner = solve(J, b, lam, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner,
                   **extra)
-    jtg = inner.jtx if inner.jtx is not None else J.rmatvec(inner.x)
+    if inner.jtx is not None:
+        jtg = inner.jtx
+    elif "factored_adjoint" in J.capabilities:
+        # Lazy weights: the step stays in factored form (the deep network's low rank).
+        jtg = J.factored_rmatvec(inner.x)
+    else:
+        jtg = J.rmatvec(inner.x)
     return -c * u - jtg, inner
 
 
@@ -431,7 +442,8 @@ def gauss_newton(
     Parameters
     ----------
     network : Network
-        Provides ``predict(W, X)`` and ``jacobian(W, X, row_weights)``.
+        Provides ``predict(W, X)``, ``jacobian(W, X, row_weights)`` and
+        ``trainable(W, W0, n_samples)``.
     W : ndarray of shape (n_neurons, n_inputs)
         Starting weights (not modified).
     W0 : ndarray of shape (n_neurons, n_inputs)
@@ -499,7 +511,8 @@ def gauss_newton(
         The weights, objective, history and state.
     """
     loss = SquaredLoss() if loss is None else loss
-    W = np.array(W, dtype=np.float64, copy=True)
+    # A copy, or the network's own representation (lazy low-rank deep weights).
+    W = network.trainable(W, W0, Y.shape[0])
     row_weights = None if sample_weight is None else np.sqrt(sample_weight)
     weight_sum = float(Y.shape[0] if sample_weight is None else sample_weight.sum())
     state = LMState() if state is None else state
@@ -514,7 +527,7 @@ def gauss_newton(
     def evaluate(W_at):
         terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)
         U = W_at - W0
-        return terms, float(terms.value + 0.5 * alpha * np.vdot(U, U))
+        return terms, float(terms.value + 0.5 * alpha * _squared_norm(U, lambda v: np.vdot(v, v)))
 
     def linearize(W_at, curvature, X=X_tilde, weights=row_weights):
         """The (curvature-weighted) Jacobian at ``W_at``: ``L diag(sqrt(s)) J``."""
@@ -637,7 +650,8 @@ def gauss_newton(
                 # Linear model of the objective at W + t delta (without the damping term).
                 linear_residual = weighted_residual + step_length * J_delta
                 model = (0.5 * linear_residual @ linear_residual
-                         + 0.5 * alpha * np.sum((u + step_length * delta) ** 2)
+                         + 0.5 * alpha * _squared_norm(u + step_length * delta,
+                                                       lambda v: np.sum(v**2))
                          + model_offset)
                 predicted = objective - model
                 W_trial = W + step_length * delta.reshape(W.shape)
@@ -702,7 +716,8 @@ def gauss_newton(
             break
 
     return GNResult(
-        params=W,
+        # Dense (lazy weights are materialized once, here).
+        params=np.asarray(W),
         loss=objective,
         n_iter=step,
         loss_curve=loss_curve,

@@ -285,6 +285,26 @@ class Network(ABC):
         and scaled by ``row_weights``; columns follow ``params.ravel()``.
         """
 
+    def trainable(self, params, anchor, n_samples):
+        """The parameters the Gauss-Newton loop updates, starting at ``params``.
+
+        Parameters
+        ----------
+        params : ndarray
+            Starting parameters (not modified).
+        anchor : ndarray
+            The ridge term's anchor ``W0``.
+        n_samples : int
+            Training samples.
+
+        Returns
+        -------
+        params : ndarray
+            A float64 copy; a network may return another representation that supports
+            the loop's arithmetic (the deep network's lazy low-rank weights).
+        """
+        return np.array(params, dtype=np.float64, copy=True)
+
     def diagnostics(self):
         """Counters of the work done since the last call, for the step history.
 

@@ -7,10 +7,9 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import sparse, stats
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from skgn import SketchedGNRegressor, ntk
-from skgn._deep import DeepReLU, _sparse_dense, column_blocks
+from skgn._deep import DeepReLU
 from skgn._gauss_newton import gauss_newton_step
 from skgn._network import add_bias_feature
 from skgn._preconditioners import make_preconditioner
@@ -103,21 +102,6 @@ def test_every_shifted_layer_fires_the_same_fraction_and_stores_it_sparse(shift)
     for H_l in H[1:]:
         assert sparse.isspmatrix_csr(H_l)
         assert_allclose(H_l.nnz / np.prod(H_l.shape), expected, rtol=0.2)
-
-
-def test_blocked_sparse_products_match_plain_ones_bit_for_bit(monkeypatch):
-    """Column blocks, in the calling thread or in threads, sum each entry alike."""
-    rng = np.random.default_rng(0)
-    H = sparse.random(50, 700, density=0.05, format="csr", random_state=1)
-    R = rng.standard_normal((700, 600))
-    plain = H @ R
-    assert np.array_equal(_sparse_dense(H, R), plain)
-    assert np.array_equal(_sparse_dense(H, R, column_blocks(R)), plain)
-    # The F-ordered transpose of a square layer, in threads.
-    monkeypatch.setattr("skgn._deep._SPMM_PARALLEL_WORK", 0)
-    with threadpool_limits(2, user_api="blas"):
-        assert np.array_equal(_sparse_dense(H, R.T.T), plain)
-    assert np.array_equal(_sparse_dense(H, np.asfortranarray(R)), plain)
 
 
 @pytest.mark.parametrize("depth", [2, 3])

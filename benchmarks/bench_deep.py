@@ -13,7 +13,8 @@ the Nystrom preconditioner (500 landmarks); the per-step time is the median of s
 (step 1 also fits the preconditioner). The dense depth-2 path costs ``O(n m^2)`` per
 forward pass and Jacobian product; the sparse one (``activation='shifted_relu'``, its
 ``'auto'`` shift firing about ``sqrt(m)`` neurons per layer and sample) costs
-``O(n m^1.5)``; both build the Gram in ``O(n^2 m)`` per layer. The sparse path runs twice:
+``O(n m^1.5)``. The dense path builds the Gram in ``O(n^2 m)`` per layer, the sparse
+one from sparse factors in ``O(n^2 s^2 / m)``. The sparse path runs twice:
 with dense weights (``m^2``-sized parameter vectors, column blocks of ``W_l`` copied at
 every linearization) and with lazy weights (``skgn/_lowrank.py``: the initialization plus
 the steps' sparse low-rank factors, never folded). The estimator chooses between them by

@@ -43,7 +43,8 @@ The layer outputs ``H_l`` (``l >= 1``) are then sparse, with ``s = Q(t) m`` entr
 row, and every product through an ``m x m`` layer costs ``O(n s m)`` instead of
 ``O(n m^2)``: ``H_{l-1} W_l^T`` and ``(D_l o dZ_l) W_l^T`` multiply sparse rows, and the
 back-propagated ``B_l W_l`` starts from rows with ``s`` entries. The Gram's per-layer
-factors are expanded to dense ``n x m`` arrays, so it costs ``O(L n^2 m)`` either way.
+factors stay sparse, and their products cost ``O(L n^2 s^2 / m)`` instead of
+``O(L n^2 m)``.
 
 With the shift, a fit that starts at its initialization keeps the weights lazily
 (:mod:`skgn._lowrank`): ``W_l^T = W_l0^T + sum_t a_t H_t^T B_t``. The square layers are
@@ -98,6 +99,19 @@ def _row_norms(H):
 def _safe_inverse(norms):
     """``1 / norms`` with 0 for a zero row (nothing fired: the layer above is zero)."""
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+
+
+def _outer(A, rows=None):
+    """``A A[rows]^T`` (every row without ``rows``) as a dense array, ``A`` dense or CSR."""
+    product = A @ (A if rows is None else A[rows]).T
+    return product.toarray() if sparse.issparse(product) else product
+
+
+def _squared_rows(A):
+    """Squared Euclidean norm of each row of a dense or CSR matrix."""
+    if sparse.issparse(A):
+        return np.asarray(A.multiply(A).sum(axis=1)).ravel()
+    return np.einsum("qa,qa->q", A, A)
 
 
 def _dense(A):
@@ -495,17 +509,9 @@ class DeepReLUJacobian(JacobianOperator):
         return LowRankWeights(self.network.shapes, None, 0.0, head, terms[::-1],
                               self.max_terms)
 
-    def kron_blocks(self):
-        """Per-layer factors: row ``q`` of layer ``l``'s block is ``U_l[q] (x) V_l[q]``.
-
-        Returns
-        -------
-        blocks : list of (U, V)
-            For the first layer ``U_1`` (k n x m) holds the scaled back-propagated
-            vectors ``s_i beta_1`` and ``V_1`` (k n x d~) the inputs; for the square
-            layers, stored transposed, ``U_l`` holds the layer inputs ``h_{l-1}`` and
-            ``V_l`` the vectors ``s_i c beta_l``. Output-major rows.
-        """
+    def _factors(self):
+        """Per-layer factors ``(U_l, V_l)`` of :meth:`kron_blocks`, cached; sparse (CSR)
+        where the layer's vectors are, with the shift (all but the inputs ``X~``)."""
         if self._blocks is not None:
             return self._blocks
         k, m = self.n_outputs, self.network.n_neurons
@@ -518,18 +524,41 @@ class DeepReLUJacobian(JacobianOperator):
                 beta = self._back(l, beta)
                 betas.append(beta)
             per_output.append(betas[::-1])
+        weights = None if self.row_weights is None else np.tile(self.row_weights, k)
         blocks = []
-        # The factors are dense: the Gram's GEMMs cost O(n^2 m) per layer either way.
         for l in range(L):
-            U = np.vstack([_dense(per_output[j][l]) for j in range(k)])
-            if l > 0:
-                U *= self.c
-            if self.row_weights is not None:
-                U *= np.tile(self.row_weights, k)[:, None]
-            V = np.tile(_dense(self.inputs_[l]), (k, 1))
+            if self.sparse:
+                # Sparse factors: the Gram's products cost O(n^2 s^2 / m) per layer.
+                U = sparse.vstack([per_output[j][l] for j in range(k)], format="csr")
+                U = U * self.c if l > 0 else U
+                if weights is not None:
+                    U = sparse.csr_matrix(U.multiply(weights[:, None]))
+                V = (sparse.vstack([self.inputs_[l]] * k, format="csr") if l > 0
+                     else np.tile(self.inputs_[l], (k, 1)))
+            else:
+                # Dense factors: the Gram's GEMMs cost O(n^2 m) per layer.
+                U = np.vstack([per_output[j][l] for j in range(k)])
+                if l > 0:
+                    U *= self.c
+                if weights is not None:
+                    U *= weights[:, None]
+                V = np.tile(self.inputs_[l], (k, 1))
             blocks.append((U, V) if l == 0 else (V, U))
         self._blocks = blocks
         return blocks
+
+    def kron_blocks(self):
+        """Per-layer factors: row ``q`` of layer ``l``'s block is ``U_l[q] (x) V_l[q]``.
+
+        Returns
+        -------
+        blocks : list of (U, V)
+            For the first layer ``U_1`` (k n x m) holds the scaled back-propagated
+            vectors ``s_i beta_1`` and ``V_1`` (k n x d~) the inputs; for the square
+            layers, stored transposed, ``U_l`` holds the layer inputs ``h_{l-1}`` and
+            ``V_l`` the vectors ``s_i c beta_l``. Output-major rows, dense arrays.
+        """
+        return [(_dense(U), _dense(V)) for U, V in self._factors()]
 
     def gram(self):
         """``J J^T`` by the per-layer tensor trick, cached.
@@ -539,12 +568,12 @@ class DeepReLUJacobian(JacobianOperator):
         K : ndarray of shape (n_outputs * n_samples, n_outputs * n_samples)
         """
         if self._gram is None:
-            self._gram = sum((U @ U.T) * (V @ V.T) for U, V in self.kron_blocks())
+            self._gram = sum(_outer(U) * _outer(V) for U, V in self._factors())
         return self._gram
 
     def _gram_columns(self, columns):
         """Columns ``K[:, columns]`` by the per-layer tensor trick."""
-        return sum((U @ U[columns].T) * (V @ V[columns].T) for U, V in self.kron_blocks())
+        return sum(_outer(U, columns) * _outer(V, columns) for U, V in self._factors())
 
     def squared_row_norms(self):
         """Diagonal of ``J J^T``: ``sum_l ||U_l[q]||^2 ||V_l[q]||^2``.
@@ -553,5 +582,4 @@ class DeepReLUJacobian(JacobianOperator):
         -------
         diag : ndarray of shape (n_outputs * n_samples,)
         """
-        return sum(np.einsum("qa,qa->q", U, U) * np.einsum("qb,qb->q", V, V)
-                   for U, V in self.kron_blocks())
+        return sum(_squared_rows(U) * _squared_rows(V) for U, V in self._factors())

@@ -182,7 +182,7 @@ class FactoredLayer:
 
 # What the dense weights cost per step and m^2 entry, in multiply-adds of the sparse
 # kernels (see lazy_max_terms).
-_DENSE_STEP_COST = 60.0
+_DENSE_STEP_COST = 100.0
 
 
 def lazy_max_terms(n_samples, n_neurons, n_fired):
@@ -192,20 +192,21 @@ def lazy_max_terms(n_samples, n_neurons, n_fired):
     ``s`` fired neurons per row) to each of the about 8 products through a square layer
     in a step. Dense weights instead pay passes over ``m^2``-sized arrays at every step
     (the parameter vectors, the column blocks of ``W_l`` copied at every
-    linearization) and hold several of them. Measured per step at ``n = 2,000``,
-    ``d = 20``, depth 2, about ``sqrt(m)`` fired neurons (``benchmarks/deep.md``):
+    linearization) and hold several of them. Measured per step (steps 1 / 2 / 3 of a
+    fit, the lazy one holding 0 / 1 / 2 terms) at ``n = 2,000``, ``d = 20``, depth 2,
+    about ``sqrt(m)`` fired neurons, the settings of ``benchmarks/bench_deep.py``:
 
-    =======  ===========================  ======================
-    m        lazy, 0 / 1 / 2 terms (s)    dense weights (s)
-    =======  ===========================  ======================
-    4,096    3.2 / 3.9 / 6.6              3.5 to 4.3
-    8,192    8.8 / 9.3 / 15.7             11.7 to 17.6
-    16,384   23.0 / 24.7 / 35.2           64 to 73 (21 GiB resident)
-    =======  ===========================  ======================
+    =======  ======================  ======================
+    m        lazy weights (s)        dense weights (s)
+    =======  ======================  ======================
+    4,096    2.5 / 3.6 / 6.9         3.7 / 2.8 / 3.4
+    8,192    5.6 / 7.3 / 12.0        15.0 / 12.2 / 14.6
+    =======  ======================  ======================
 
-    A term cost 0.8 to 2 ns per multiply-add there, and the dense weights 36 to 175 ns
-    per ``m^2`` entry and step; ``_DENSE_STEP_COST = 60`` multiply-adds per entry
-    gives 0, 1 and 3 terms at these widths.
+    A term cost about 1 ns per multiply-add there, and dense weights about 100 ns per
+    ``m^2`` entry and step: ``_DENSE_STEP_COST = 100`` multiply-adds per entry gives
+    0 terms at ``m = 4,096`` and 2 at 8,192 (6 at 16,384, where dense weights also
+    need 21 GiB).
 
     Parameters
     ----------

@@ -85,6 +85,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Kernel shape (see :class:`SketchedGNRegressor`).
     input_scales : array-like of float, default=None
         Candidates; ``None`` means ``(1.0, 0.5, 0.25)``.
+    agop_rounds : int, default=0
+        Rounds of feature learning before the fit (see :class:`SketchedGNRegressor`),
+        with the gradients of the logits.
     solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}, default='auto'
         Inner solver (see :class:`SketchedGNRegressor`); the system has ``n`` rows for two
         classes and ``k n`` for ``k``.
@@ -172,6 +175,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         plus the ridge term).
     validation_scores_, validation_loss_curve_, best_validation_score_
         Validation accuracy and log-loss with early stopping, else ``None``.
+    feature_transform_ : ndarray of shape (n_features, n_features) or None
+        The feature map ``T`` learned by ``agop_rounds`` (``None`` without).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -206,6 +211,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         alphas=None,
         input_scale="auto",
         input_scales=None,
+        agop_rounds=0,
         solver="auto",
         preconditioner="auto",
         sketch="tensor_srht",
@@ -239,6 +245,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         self.alphas = alphas
         self.input_scale = input_scale
         self.input_scales = input_scales
+        self.agop_rounds = agop_rounds
         self.solver = solver
         self.preconditioner = preconditioner
         self.sketch = sketch

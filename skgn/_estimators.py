@@ -8,6 +8,7 @@ lives in the modules below this one (see the developer page of the docs).
 import functools
 import numbers
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
@@ -20,6 +21,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _dask
 from ._cost_model import (check_memory, nystrom_iterations, nystrom_landmarks,
                           refit_iterations, resolve_paths)
+from ._features import (agop_feature_map, finite_difference_gradients,
+                        gradient_outer_product)
 from ._fit_state import FitState, target_scaling
 from ._gauss_newton import INNER_RTOL_MAX, gauss_newton
 from ._losses import SquaredLoss
@@ -70,6 +73,7 @@ _PARAMETERS = {
     "alphas": Grid(low=0.0),
     "input_scale": AnyOf((Options(("auto",)), Interval(_REAL, low=0.0, closed="neither"))),
     "input_scales": Grid(low=0.0),
+    "agop_rounds": Interval(_INT, low=0),
     "solver": Options(("auto", *SOLVERS)),
     "preconditioner": Options(("auto", *PRECONDITIONERS)),
     "sketch": Options(tuple(SKETCHES)),
@@ -142,6 +146,9 @@ def expected_failed_checks(estimator):
 # at test R^2 within 0.0011 on the e2e sets (benchmarks/float32.md); below it (diabetes,
 # 331 x 1024) float32 saved nothing.
 _FLOAT32_PAIRS = 2**20
+# Rows the average gradient outer product of agop_rounds is taken over (an average: a
+# sample of this size estimates it well for the d of tabular data).
+_AGOP_ROWS = 2000
 # curvature_rows='auto': from twice this many rows a Gauss-Newton step solves its damped
 # system on a uniform sample of this many (at least 4 per parameter; sub-sampled
 # Newton), the gradient still on all.
@@ -379,8 +386,17 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         callbacks = self._init_callback_context(max_subtasks=p["max_iter"])
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
 
-        init_seed, precond_seed, split_seed, selection_seed, curvature_seed = (
-            check_random_state(self.random_state).randint(2**31 - 1, size=5))
+        init_seed, precond_seed, split_seed, selection_seed, curvature_seed, agop_seed = (
+            check_random_state(self.random_state).randint(2**31 - 1, size=6))
+        # The learned feature map (agop_rounds): a warm start keeps its fit's.
+        if p["warm_start"] and hasattr(self, "weights_"):
+            transform = self.feature_transform_
+        elif p["agop_rounds"]:
+            transform = self._agop_transform(p, X, y, sample_weight, agop_seed)
+        else:
+            transform = None
+        if transform is not None:
+            X = X @ transform
         X_val = None
         if p["early_stopping"]:
             X, X_val, Y, Y_val, sample_weight, sw_val = split_validation(
@@ -407,6 +423,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             p["curvature_rows"] = X.shape[0]
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
+        state = replace(state, feature_transform=transform)
         curvature_rows = None
         if p["curvature_rows"] == X.shape[0]:
             curvature_rows = np.arange(X.shape[0])
@@ -526,6 +543,40 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,
                                        reconstruction_attributes=state.attributes)
         return self
+
+    def _agop_transform(self, p, X, y, sample_weight, seed):
+        """The feature map ``x -> x T`` learned by ``agop_rounds`` rounds of the average
+        gradient outer product (a Recursive Feature Machine, Radhakrishnan et al. 2024).
+
+        Each round fits this estimator for one Gauss-Newton step on ``X T`` (``T = I``
+        at first), takes ``M = sum_i s_i grad f(x_i) grad f(x_i)^T / sum_i s_i`` over
+        at most ``_AGOP_ROWS`` rows (the gradients in ``x``, summed over the outputs, by
+        central differences of the piecewise linear network), and sets ``T = M^(1/2)``
+        scaled so that the mapped rows keep the mean squared norm ``d`` of standardized
+        inputs.
+        """
+        n, d = X.shape
+        rows = (np.arange(n) if n <= _AGOP_ROWS else np.sort(
+            np.random.RandomState(seed).choice(n, _AGOP_ROWS, replace=False)))
+        weights = np.ones(len(rows)) if sample_weight is None else sample_weight[rows]
+        # A fresh estimator (not a clone): the user's callbacks see only this fit.
+        inner = type(self)(**{**self.get_params(deep=False), "agop_rounds": 0,
+                              "max_iter": 1, "warm_start": False, "early_stopping": False,
+                              "verbose": 0, "progress_bar": False})
+        transform = np.eye(d)
+        for _ in range(p["agop_rounds"]):
+            with warnings.catch_warnings():
+                # One step is the point here, not convergence.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                inner.fit(X @ transform, y, sample_weight=sample_weight)
+            # The gradients in x of f(x T) are T times those in the mapped inputs.
+            M = gradient_outer_product(inner._input_gradients(X[rows] @ transform), weights)
+            mapped = agop_feature_map(transform @ M @ transform.T, X[rows], weights)
+            if mapped is None:
+                # A constant fit has no gradient: keep the map of the last round.
+                break
+            transform = mapped
+        return transform
 
     @staticmethod
     def _network(p, state, X_tilde):
@@ -660,8 +711,26 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             centered=centered)
 
 
-    def _decision(self, X):
-        """Network outputs on validated ``X`` in the fitted units, shape (n, n_outputs)."""
+    def _input_gradients(self, X):
+        """Gradients of :meth:`_decision` in the (mapped) features at the rows of ``X``,
+        shape (n, n_outputs, n_features): exact for the two-layer network, by central
+        differences for deeper ones."""
+        if self.depth > 1:
+            return finite_difference_gradients(
+                lambda Z: self._decision(Z, mapped=True), X)
+        network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
+        if self.centered_:
+            network = CenteredNetwork(network, self.initial_weights_)
+        X_tilde = _network_inputs(X, self.input_scale_, self.fit_intercept)
+        # x~ = [s x, 1]: d x~ / d x = s on the features.
+        G = network.input_gradients(self.weights_, X_tilde)
+        return G[:, :, : X.shape[1]] * self.input_scale_
+
+    def _decision(self, X, mapped=False):
+        """Network outputs on validated ``X`` in the fitted units, shape (n, n_outputs)
+        (``X`` already mapped by ``feature_transform_`` with ``mapped``)."""
+        if self.feature_transform_ is not None and not mapped:
+            X = X @ self.feature_transform_
         # Always float64 and dense: predictions do not depend on how X is batched.
         if self.depth == 1:
             network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
@@ -761,6 +830,21 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Candidates for ``input_scale='auto'``; ``None`` means ``(1.0, 0.5, 0.25)``.
         Smaller scales were measured too (``benchmarks/selection.md``): their kernels can
         score well, but at 1,024 neurons the finite network follows them poorly.
+    agop_rounds : int, default=0
+        Rounds of feature learning before the fit, by the average gradient outer
+        product (a Recursive Feature Machine, Radhakrishnan et al., *Science* 2024).
+        Each round fits one Gauss-Newton step on the mapped inputs ``X T`` (``T = I``
+        at first), takes ``M``, the weighted mean of ``grad f(x) grad f(x)^T`` over at
+        most 2,000 training rows, and sets ``T = M^(1/2)``, scaled to keep the mean
+        squared norm of the rows. The fit then runs on ``X T``, and ``predict`` maps
+        its inputs alike. The map stretches the directions the first fit uses and
+        shrinks the rest, so the tangent kernel learns which features matter, as a
+        narrow trained network would. Each round costs about one Gauss-Newton step. It
+        pays on data with irrelevant features: Friedman #1 (5 of 10) and a
+        ``make_classification`` set (10 of 20 informative) in ``benchmarks/RESULTS.md``. It can cost
+        a little where every feature matters. A warm start keeps the map of the fit it
+        continues. The rounds use every row given to ``fit``, including the validation
+        rows of ``early_stopping``.
     solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}, default='auto'
         Inner solver of the Gauss-Newton system ``(J J^T + lam I) g = b``:
 
@@ -1004,6 +1088,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         (``early_stopping`` only).
     best_validation_score_ : float or None
         Best validation R^2; its weights are the fitted ``weights_``.
+    feature_transform_ : ndarray of shape (n_features, n_features) or None
+        The feature map ``T`` learned by ``agop_rounds`` (``None`` without).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -1044,6 +1130,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         alphas=None,
         input_scale="auto",
         input_scales=None,
+        agop_rounds=0,
         solver="auto",
         preconditioner="auto",
         sketch="tensor_srht",
@@ -1077,6 +1164,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         self.alphas = alphas
         self.input_scale = input_scale
         self.input_scales = input_scales
+        self.agop_rounds = agop_rounds
         self.solver = solver
         self.preconditioner = preconditioner
         self.sketch = sketch

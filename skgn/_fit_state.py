@@ -96,6 +96,8 @@ class FitState:
         Best validation R^2.
     converged : bool
         Whether the last fit met a stopping rule.
+    feature_transform : ndarray of shape (n_features, n_features) or None
+        The learned feature map ``T`` of ``agop_rounds`` (the network sees ``X T``).
     """
 
     weights: np.ndarray
@@ -123,6 +125,7 @@ class FitState:
     validation_loss_curve: list = None
     best_validation_score: float = None
     converged: bool = False
+    feature_transform: np.ndarray = None
 
     @staticmethod
     def attribute_name(name):

@@ -445,6 +445,37 @@ class TwoLayerReLU(Network):
             out = rows_out(slice(None))
         return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
 
+    def input_gradients(self, W, X_tilde):
+        """Gradients of the outputs in the inputs, ``G[i, j] = d f_j(x~_i) / d x~_i``.
+
+        ``d f_j / d x~ = sum_r A[r, j] 1[z_r > 0] (w_r - beta x~ / ||x~||) / sqrt(m)``,
+        ``z_r = w_r . x~ - beta ||x~||`` (the threshold's term only with the shift).
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_neurons, n_inputs)
+            Hidden weights.
+        X_tilde : ndarray of shape (n_samples, n_inputs)
+            Inputs with the bias column appended.
+
+        Returns
+        -------
+        G : ndarray of shape (n_samples, n_outputs, n_inputs)
+        """
+        X_tilde = np.asarray(X_tilde, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64)
+        Z = X_tilde @ W.T
+        if self.threshold:
+            Z -= thresholds(X_tilde, self.threshold)[:, None]
+        D = (Z > 0).astype(np.float64)
+        G = np.stack([(D * self.signs[:, j]) @ W for j in range(self.n_outputs)], axis=1)
+        if self.threshold:
+            # - beta (sum_r A[r, j] 1[z_r > 0]) x~ / ||x~||
+            fired = D @ self.signs
+            unit = X_tilde / np.linalg.norm(X_tilde, axis=1, keepdims=True)
+            G -= self.threshold * fired[:, :, None] * unit[:, None, :]
+        return G / np.sqrt(self.n_neurons)
+
     def jacobian(self, W, X_tilde, row_weights=None):
         """The Jacobian at ``W`` (see :meth:`Network.jacobian`).
 
@@ -531,6 +562,23 @@ class CenteredNetwork(Network):
     def predict(self, params, X):
         """Outputs ``g(X; params) - g(X; W_ref)``, shape (n_samples, n_outputs)."""
         return self.network.predict(params, X) - self.reference_outputs(X)
+
+    def input_gradients(self, params, X):
+        """Gradients in the inputs: the wrapped network's, less the reference's.
+
+        Parameters
+        ----------
+        params : ndarray
+            Parameters.
+        X : ndarray of shape (n_samples, n_inputs)
+            Inputs with the bias column appended.
+
+        Returns
+        -------
+        G : ndarray of shape (n_samples, n_outputs, n_inputs)
+        """
+        return (self.network.input_gradients(params, X)
+                - self.network.input_gradients(self.reference, X))
 
     def jacobian(self, params, X, row_weights=None):
         """The Jacobian of the wrapped network (the subtracted term is constant)."""

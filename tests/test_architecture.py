@@ -25,9 +25,10 @@ ALLOWED = {
     "_cost_model": set(),
     "_selection": {"_kernels"},
     "_fit_state": set(),
+    "_features": set(),
     "_gauss_newton": {"_losses", "_operators", "_preconditioners", "_solvers"},
     "_estimators": {
-        "_cost_model", "_dask", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
+        "_cost_model", "_dask", "_features", "_fit_state", "_gauss_newton", "_losses", "_monitor", "_network", "_parallel",
         "_selection", "_sparse", "_deep",
         "_preconditioners", "_sketching", "_solvers", "_validation",
     },

@@ -23,9 +23,11 @@ ESTIMATORS = [
                         preconditioner="nystrom", random_state=0),
     SketchedGNRegressor(n_neurons=32, depth=2, activation="shifted_relu", shift=0.5,
                         random_state=0),
+    SketchedGNRegressor(n_neurons=64, agop_rounds=1, random_state=0),
     SketchedGNClassifier(n_neurons=64, random_state=0),
     SketchedGNClassifier(n_neurons=64, alpha=1.0, input_scale=1.0, solver="cg",
                          preconditioner="nystrom", random_state=0),
+    SketchedGNClassifier(n_neurons=64, agop_rounds=1, random_state=0),
 ]
 
 

@@ -171,6 +171,8 @@ def test_bad_dask_input_gets_clear_errors(client):
             _on_workers(client, X, 100), y)
     with pytest.raises(ValueError, match="depth=2"):
         SketchedGNRegressor(n_neurons=16, depth=2).fit(_on_workers(client, X, 100), y)
+    with pytest.raises(ValueError, match="agop_rounds=1"):
+        SketchedGNRegressor(n_neurons=16, agop_rounds=1).fit(_on_workers(client, X, 100), y)
     est = SketchedGNRegressor(n_neurons=16, random_state=0).fit(_on_workers(client, X, 100), y)
     with pytest.raises(ValueError, match="expecting 5 features"):
         est.predict(_on_workers(client, X[:, :4], 100))

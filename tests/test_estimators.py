@@ -81,6 +81,8 @@ def test_wrong_number_of_features_at_predict(data):
         ({"alphas": [1.0, -1.0]}, "'alphas' parameter must be a non-empty 1-D sequence"),
         ({"input_scale": 0.0}, "'input_scale' parameter must be > 0"),
         ({"input_scales": []}, "'input_scales' parameter must be a non-empty"),
+        ({"agop_rounds": -1}, "'agop_rounds' parameter must be >= 0"),
+        ({"agop_rounds": 1.5}, "'agop_rounds' parameter must be an integer"),
         ({"alpha": np.nan}, "'alpha' parameter must be finite"),
         ({"n_neurons": 0}, "'n_neurons' parameter must be >= 1"),
         ({"n_neurons": 2.5}, "'n_neurons' parameter must be one of 'auto' or an integer"),

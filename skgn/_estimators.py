@@ -550,8 +550,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
 
         Each round fits this estimator for one Gauss-Newton step on ``X T`` (``T = I``
         at first), takes ``M = sum_i s_i grad f(x_i) grad f(x_i)^T / sum_i s_i`` over
-        at most ``_AGOP_ROWS`` rows (the gradients in ``x``, summed over the outputs, by
-        central differences of the piecewise linear network), and sets ``T = M^(1/2)``
+        at most ``_AGOP_ROWS`` rows (the gradients in ``x``, summed over the outputs:
+        exact for the two-layer network, by central differences deeper; see
+        :meth:`_input_gradients`), and sets ``T = M^(1/2)``
         scaled so that the mapped rows keep the mean squared norm ``d`` of standardized
         inputs.
         """

@@ -526,8 +526,8 @@ def gauss_newton(
 
     def evaluate(W_at):
         terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)
-        U = W_at - W0
-        return terms, float(terms.value + 0.5 * alpha * _squared_norm(U, lambda v: np.vdot(v, v)))
+        ridge = _squared_norm(W_at - W0, lambda U: np.vdot(U, U))
+        return terms, float(terms.value + 0.5 * alpha * ridge)
 
     def linearize(W_at, curvature, X=X_tilde, weights=row_weights):
         """The (curvature-weighted) Jacobian at ``W_at``: ``L diag(sqrt(s)) J``."""

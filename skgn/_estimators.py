@@ -712,6 +712,18 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             centered=centered)
 
 
+    def _fitted_network(self):
+        """The trained network, float64 and dense (predictions do not depend on how
+        ``X`` is batched)."""
+        if self.depth == 1:
+            network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
+            return (CenteredNetwork(network, self.initial_weights_) if self.centered_
+                    else network)
+        reference = self.initial_weights_ if self.centered_ else None
+        return DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
+                        self.depth, reference=reference, shift=self.shift_,
+                        init_scale=self.init_scale)
+
     def _input_gradients(self, X):
         """Gradients of :meth:`_decision` in the (mapped) features at the rows of ``X``,
         shape (n, n_outputs, n_features): exact for the two-layer network, by central
@@ -719,12 +731,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if self.depth > 1:
             return finite_difference_gradients(
                 lambda Z: self._decision(Z, mapped=True), X)
-        network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
-        if self.centered_:
-            network = CenteredNetwork(network, self.initial_weights_)
         X_tilde = _network_inputs(X, self.input_scale_, self.fit_intercept)
         # x~ = [s x, 1]: d x~ / d x = s on the features.
-        G = network.input_gradients(self.weights_, X_tilde)
+        G = self._fitted_network().input_gradients(self.weights_, X_tilde)
         return G[:, :, : X.shape[1]] * self.input_scale_
 
     def _decision(self, X, mapped=False):
@@ -732,16 +741,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         (``X`` already mapped by ``feature_transform_`` with ``mapped``)."""
         if self.feature_transform_ is not None and not mapped:
             X = X @ self.feature_transform_
-        # Always float64 and dense: predictions do not depend on how X is batched.
-        if self.depth == 1:
-            network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
-            if self.centered_:
-                network = CenteredNetwork(network, self.initial_weights_)
-        else:
-            reference = self.initial_weights_ if self.centered_ else None
-            network = DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
-                               self.depth, reference=reference, shift=self.shift_,
-                               init_scale=self.init_scale)
+        network = self._fitted_network()
         m = self.n_neurons_
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
         chunk = max(1, int(get_config()["working_memory"] * 2**20 // (8 * m)))

@@ -17,8 +17,9 @@ model, by a pipeline and ``TransformedTargetRegressor``), it fits:
   former defaults
   (``alpha=1.0, input_scale=1.0``) and with the shifted ReLU
   (``activation='shifted_relu'``, sparse activations through the fired-neuron index),
-  with one round of feature learning (``agop_rounds=1``: a one-step fit, the inputs
-  mapped by the root of its average gradient outer product, the fit),
+  without feature learning (``agop_rounds=0``; the default ``'auto'`` maps the inputs
+  by the root of the first step's average gradient outer product when that promises a
+  much better kernel, and starts over on them),
   and with ``depth=2`` (up to 5,000 training rows; on the large teacher, where each
   Jacobian product costs ``n m^2``, by its own command ``--deep-large``, whose last table
   this run appends to ``e2e.md``);
@@ -75,7 +76,7 @@ DEFAULTS, ADAM, RBF = "skgn (defaults)", "MLP adam (defaults)", "KernelRidge rbf
 # Depth 2 costs n m^2 per Jacobian product: the end-to-end run skips it above this size.
 DEEP_MAX_ROWS = 5000
 DEEP = "skgn (depth=2)"
-AGOP = "skgn (agop_rounds=1)"
+NO_AGOP = "skgn (agop_rounds=0)"
 DEEP_LARGE = HERE / "e2e_deep_large.md"
 DEEP_LARGE_TITLE = ("### Depth 2 on teacher-large "
                     "(`python benchmarks/bench_e2e.py --deep-large`, its own command)")
@@ -104,7 +105,7 @@ def models(n_train, d):
                                                              random_state=0),
         "skgn (activation='shifted_relu')": SketchedGNRegressor(activation="shifted_relu",
                                                                 random_state=0),
-        AGOP: SketchedGNRegressor(agop_rounds=1, random_state=0),
+        NO_AGOP: SketchedGNRegressor(agop_rounds=0, random_state=0),
         DEEP: SketchedGNRegressor(depth=2, random_state=0),
         ADAM: MLPRegressor(random_state=0),
         f"MLP adam (width {WIDTH})": MLPRegressor(hidden_layer_sizes=(WIDTH,), random_state=0),
@@ -164,8 +165,14 @@ def run_model(model, X_tr, y_tr, X_te, y_te, trace_memory=True):
     t99, step99 = (np.nan, None) if trace is None else time_to_99(trace, trace[1][0])
     first_step = (final.history_[0]["seconds"]
                   if isinstance(final, SketchedGNRegressor) and final.history_ else np.nan)
+    # agop_rounds='auto': the error ratio of its map, and whether the fit started over on
+    # it (after a first step that the fitted model does not count).
+    scores = getattr(final, "agop_scores_", None)
+    learned = scores is not None and final.feature_transform_ is not None
     return {
-        "steps": getattr(final, "n_iter_", np.nan),
+        "steps": getattr(final, "n_iter_", np.nan) + learned,
+        "agop_ratio": None if scores is None else scores[1] / scores[0],
+        "learned": learned,
         "step99": step99,
         "first_step": first_step,
         "seconds": seconds,
@@ -195,11 +202,15 @@ def check_targets(name, n_train, results):
     hgb = results["HistGradientBoosting (defaults)"]["test_r2"] - skgn["test_r2"]
     note = (f"HistGradientBoosting is {'ahead' if hgb > 0 else 'behind'} by {abs(hgb):.4f} "
             "in test R^2.")
-    if AGOP in results:
-        agop = results[AGOP]
-        note += (f" With agop_rounds=1 (not the default): R^2 - best rival "
-                 f"{agop['test_r2'] - rivals[best]:+.4f}, fit time / MLP adam "
-                 f"{agop['seconds'] / results[ADAM]['seconds']:.2f}.")
+    if skgn["agop_ratio"] is not None:
+        kept = skgn["learned"]
+        note += (f" agop_rounds='auto': leave-one-out error x {skgn['agop_ratio']:.3f} on the "
+                 f"mapped inputs, map {'kept (the steps count the discarded first step)' if kept else 'dropped'}.")
+    if NO_AGOP in results:
+        plain = results[NO_AGOP]
+        note += (f" Without feature learning (agop_rounds=0): R^2 - best rival "
+                 f"{plain['test_r2'] - rivals[best]:+.4f}, fit time / MLP adam "
+                 f"{plain['seconds'] / results[ADAM]['seconds']:.2f}.")
     return rows, note
 
 

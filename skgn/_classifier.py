@@ -85,9 +85,10 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Kernel shape (see :class:`SketchedGNRegressor`).
     input_scales : array-like of float, default=None
         Candidates; ``None`` means ``(1.0, 0.5, 0.25)``.
-    agop_rounds : int, default=0
-        Rounds of feature learning before the fit (see :class:`SketchedGNRegressor`),
-        with the gradients of the logits.
+    agop_rounds : 'auto' or int, default='auto'
+        Feature learning (see :class:`SketchedGNRegressor`), with the gradients of the
+        logits; ``'auto'`` scores the candidates on the encoded targets, as
+        ``alpha='auto'`` does.
     solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}, default='auto'
         Inner solver (see :class:`SketchedGNRegressor`); the system has ``n`` rows for two
         classes and ``k n`` for ``k``.
@@ -177,6 +178,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Validation accuracy and log-loss with early stopping, else ``None``.
     feature_transform_ : ndarray of shape (n_features, n_features) or None
         The feature map ``T`` learned by ``agop_rounds`` (``None`` without).
+    agop_scores_ : ndarray of shape (2,) or None
+        ``agop_rounds='auto'``'s scores without and with the map (see
+        :class:`SketchedGNRegressor`).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -211,7 +215,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         alphas=None,
         input_scale="auto",
         input_scales=None,
-        agop_rounds=0,
+        agop_rounds="auto",
         solver="auto",
         preconditioner="auto",
         sketch="tensor_srht",

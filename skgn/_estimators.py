@@ -21,12 +21,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _dask
 from ._cost_model import (check_memory, nystrom_iterations, nystrom_landmarks,
                           refit_iterations, resolve_paths)
-from ._features import (agop_feature_map, finite_difference_gradients,
+from ._features import (LearnedFeatures, agop_feature_map, finite_difference_gradients,
                         gradient_outer_product)
 from ._fit_state import FitState, target_scaling
 from ._gauss_newton import INNER_RTOL_MAX, gauss_newton
 from ._losses import SquaredLoss
-from ._monitor import CallbackSupportMixin, build_monitor, split_validation, with_callbacks
+from ._monitor import (CallbackSupportMixin, FirstStepProbe, build_monitor, split_validation,
+                       with_callbacks)
 from ._deep import DeepReLU
 from ._network import CenteredNetwork, TwoLayerReLU, add_bias_feature, tile_rows
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
@@ -35,7 +36,7 @@ from ._preconditioners import (PRECONDITIONERS, ParameterNystromPreconditioner,
                                make_preconditioner)
 from ._sketching import SKETCHES
 from ._solvers import SOLVERS, solve_parameter_cg
-from ._selection import DEFAULT_ALPHAS, DEFAULT_INPUT_SCALES, select
+from ._selection import DEFAULT_ALPHAS, DEFAULT_INPUT_SCALES, SELECTION_ROWS, select
 from ._validation import (
     BOOLEAN,
     check_squared_norms,
@@ -73,7 +74,7 @@ _PARAMETERS = {
     "alphas": Grid(low=0.0),
     "input_scale": AnyOf((Options(("auto",)), Interval(_REAL, low=0.0, closed="neither"))),
     "input_scales": Grid(low=0.0),
-    "agop_rounds": Interval(_INT, low=0),
+    "agop_rounds": AnyOf((Options(("auto",)), Interval(_INT, low=0))),
     "solver": Options(("auto", *SOLVERS)),
     "preconditioner": Options(("auto", *PRECONDITIONERS)),
     "sketch": Options(tuple(SKETCHES)),
@@ -149,6 +150,22 @@ _FLOAT32_PAIRS = 2**20
 # Rows the average gradient outer product of agop_rounds is taken over (an average: a
 # sample of this size estimates it well for the d of tabular data).
 _AGOP_ROWS = 2000
+# agop_rounds='auto' keeps its map when the best leave-one-out error of the tangent
+# kernel on the mapped inputs is at most this times the unmapped one. The map costs
+# about one more fit, so it must promise much: on the benchmark sets the ratio was 0.61
+# on Friedman #1 (test R^2 0.922 -> 0.946), 0.47-0.66 on two classification sets and
+# 0.81 on digits (accuracy +0.007 for about 1.5x the fit time), 0.95-1.02 on the others.
+_AGOP_ERROR_RATIO = 0.75
+# agop_rounds='auto' learns a map only from this many rows per entry of the symmetric
+# d x d map: the map is fitted to the rows its leave-one-out gain is scored on, and with
+# few rows per entry that gain is mostly fit (breast cancer, 426 rows for 465 entries:
+# error ratio 0.30, the same test accuracy, a worse log-loss; digits, 1,347 rows for
+# 2,080: 0.78 and +0.007 accuracy; Friedman #1 and make_classification have 55 and 71
+# rows per entry).
+_AGOP_ROWS_PER_ENTRY = 10
+# Rows the probe scores both inputs on: an eighth of the selection's eigendecomposition
+# cost per scale, twice, against one selection's at SELECTION_ROWS.
+_PROBE_ROWS = 250
 # curvature_rows='auto': from twice this many rows a Gauss-Newton step solves its damped
 # system on a uniform sample of this many (at least 4 per parameter; sub-sampled
 # Newton), the gradient still on all.
@@ -342,6 +359,25 @@ def _network_inputs(X, input_scale, fit_intercept):
     return add_bias_feature(X, fit_intercept, bias=1.0 / input_scale)
 
 
+def _agop_rows(n, sample_weight, seed):
+    """The rows an average gradient outer product is taken over (all up to
+    ``_AGOP_ROWS``, else a uniform sample) and their weights."""
+    rows = (np.arange(n) if n <= _AGOP_ROWS else np.sort(
+        np.random.RandomState(seed).choice(n, _AGOP_ROWS, replace=False)))
+    return rows, np.ones(len(rows)) if sample_weight is None else sample_weight[rows]
+
+
+def _trained_network(depth, state, init_scale, n_inputs):
+    """The network of a fit's ``state`` in float64, dense (predictions do not depend on
+    how ``X`` is batched)."""
+    if depth == 1:
+        network = TwoLayerReLU(state.output_signs, threshold=state.shift * init_scale)
+        return CenteredNetwork(network, state.initial_weights) if state.centered else network
+    reference = state.initial_weights if state.centered else None
+    return DeepReLU(state.output_signs, n_inputs, depth, reference=reference,
+                    shift=state.shift, init_scale=init_scale)
+
+
 class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
     """The machinery :class:`SketchedGNRegressor` and :class:`SketchedGNClassifier` share.
 
@@ -383,18 +419,51 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         callbacks). ``metrics`` are early stopping's ``(score, loss)``.
         """
         metadata = {"sample_weight": sample_weight}
-        callbacks = self._init_callback_context(max_subtasks=p["max_iter"])
+        seeds = check_random_state(self.random_state).randint(2**31 - 1, size=6)
+        warm = p["warm_start"] and hasattr(self, "weights_")
+        n, d = X.shape
+        probe = (p["agop_rounds"] == "auto" and not warm and p["depth"] == 1
+                 and "auto" in (p["alpha"], p["input_scale"])
+                 and n >= _AGOP_ROWS_PER_ENTRY * d * (d + 1) // 2
+                 and not _dask.is_dask_collection(X))
+        # A fit that learns features after its first step starts over once.
+        callbacks = self._init_callback_context(max_subtasks=p["max_iter"] + probe)
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
-
-        init_seed, precond_seed, split_seed, selection_seed, curvature_seed, agop_seed = (
-            check_random_state(self.random_state).randint(2**31 - 1, size=6))
         # The learned feature map (agop_rounds): a warm start keeps its fit's.
-        if p["warm_start"] and hasattr(self, "weights_"):
+        if warm:
             transform = self.feature_transform_
-        elif p["agop_rounds"]:
-            transform = self._agop_transform(p, X, y, sample_weight, agop_seed)
+        elif p["agop_rounds"] not in (0, "auto"):
+            transform = self._agop_transform(p, X, y, sample_weight, seeds[5])
         else:
             transform = None
+        fit = functools.partial(self._train, p, X, y, Y, sample_weight, seeds=seeds,
+                                callbacks=callbacks, metadata=metadata, y_ndim=y_ndim,
+                                loss=loss, metrics=metrics)
+        state, learned = fit(transform=transform, probe=probe)
+        if learned is not None and learned.kept:
+            state, _ = fit(transform=learned.transform, learned=learned)
+        callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,
+                                       reconstruction_attributes=state.attributes)
+        return self
+
+    def _train(self, p, X, y, Y, sample_weight, *, seeds, callbacks, metadata, y_ndim, loss,
+               metrics, transform=None, probe=False, learned=None):
+        """One Gauss-Newton fit on ``X T`` (``T = transform``, the identity when ``None``).
+
+        With ``probe`` (``agop_rounds='auto'``), the first accepted step learns a feature
+        map (:meth:`_probe_features`); if the tangent kernel on the mapped inputs scores
+        clearly better, the fit stops there, sets no attribute and returns it, kept, to
+        start over with (as ``learned``).
+
+        Returns
+        -------
+        state : FitState or None
+            The fitted state (``None`` when the fit starts over).
+        learned : LearnedFeatures or None
+            The probe's map (``None`` without a probe or a map).
+        """
+        p = dict(p)
+        init_seed, precond_seed, split_seed, selection_seed, curvature_seed, agop_seed = seeds
         if transform is not None:
             X = X @ transform
         X_val = None
@@ -423,7 +492,11 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             p["curvature_rows"] = X.shape[0]
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
-        state = replace(state, feature_transform=transform)
+        state = replace(state, feature_transform=transform,
+                        agop_scores=None if learned is None else learned.scores)
+        # The probe scores its map against this fit's selection, on the same rows.
+        probe = probe and state.selection_scores is not None
+        X_probe, Y_probe, sw_probe = X, Y, sample_weight
         curvature_rows = None
         if p["curvature_rows"] == X.shape[0]:
             curvature_rows = np.arange(X.shape[0])
@@ -499,6 +572,18 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             progress_bar=p["progress_bar"], step_offset=state.n_iter, metrics=metrics,
             n_rows=X.shape[0],
         )
+        if probe:
+            def learn(W):
+                nonlocal learned
+                learned = self._probe_features(p, state, X_probe, Y_probe, sw_probe, W,
+                                               agop_seed, selection_seed)
+                if learned is not None and learned.kept and p["verbose"]:
+                    print(f"[skgn] learned features: leave-one-out error x "
+                          f"{learned.error_ratio:.3f} on the mapped inputs, starting over "
+                          "on them")
+                return learned is not None and learned.kept
+
+            monitor = FirstStepProbe(monitor, learn)
         base = network.network if isinstance(network, CenteredNetwork) else network
         if isinstance(base, TwoLayerReLU) and monitor.reports_rows:
             # Long steps report their passes over the row blocks.
@@ -519,6 +604,10 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 )
         finally:
             monitor.close()
+        if probe and monitor.stopped:
+            return None, learned
+        if probe:
+            state = replace(state, agop_scores=None if learned is None else learned.scores)
         state = state.extended(result, monitor.early_stopping)
         for name, value in state.attributes().items():
             setattr(self, name, value)
@@ -540,9 +629,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 "tol or raise alpha.",
                 ConvergenceWarning,
             )
-        callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,
-                                       reconstruction_attributes=state.attributes)
-        return self
+        return state, learned
 
     def _agop_transform(self, p, X, y, sample_weight, seed):
         """The feature map ``x -> x T`` learned by ``agop_rounds`` rounds of the average
@@ -556,15 +643,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         scaled so that the mapped rows keep the mean squared norm ``d`` of standardized
         inputs.
         """
-        n, d = X.shape
-        rows = (np.arange(n) if n <= _AGOP_ROWS else np.sort(
-            np.random.RandomState(seed).choice(n, _AGOP_ROWS, replace=False)))
-        weights = np.ones(len(rows)) if sample_weight is None else sample_weight[rows]
+        rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
         # A fresh estimator (not a clone): the user's callbacks see only this fit.
         inner = type(self)(**{**self.get_params(deep=False), "agop_rounds": 0,
                               "max_iter": 1, "warm_start": False, "early_stopping": False,
                               "verbose": 0, "progress_bar": False})
-        transform = np.eye(d)
+        transform = np.eye(X.shape[1])
         for _ in range(p["agop_rounds"]):
             with warnings.catch_warnings():
                 # One step is the point here, not convergence.
@@ -644,9 +728,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 n_neurons=p["n_neurons"], depth=p["depth"], init=p["init"],
                 init_scale=p["init_scale"])
         y_mean, y_scale = self._target_scaling(Y, sample_weight, p)
-        alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or self._default_alphas
-        scales = ((p["input_scale"],) if p["input_scale"] != "auto"
-                  else p["input_scales"] or DEFAULT_INPUT_SCALES)
+        alphas, scales = self._candidates(p)
         scores = None
         shift = _resolve_shift(p)
         if p["alpha"] == "auto" or p["input_scale"] == "auto":
@@ -663,13 +745,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
 
                 kernel = drawn_kernel
 
-            with single_blas_thread():
-                selection = select(
-                    X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
-                    sample_weight, alphas=alphas, input_scales=scales,
-                    bias=float(p["fit_intercept"]), rng=np.random.RandomState(selection_seed),
-                    kernel=kernel, shift=shift, depth=p["depth"],
-                    init_scale=p["init_scale"])
+            selection = self._select(p, X, Y, sample_weight, y_mean, y_scale,
+                                     selection_seed, kernel=kernel)
             alpha, input_scale, scores = (selection.alpha, selection.input_scale,
                                           selection.scores)
         else:
@@ -712,17 +789,62 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             centered=centered)
 
 
+    def _candidates(self, p):
+        """The candidate ``(alphas, input_scales)`` (one value each when given)."""
+        alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or self._default_alphas
+        scales = ((p["input_scale"],) if p["input_scale"] != "auto"
+                  else p["input_scales"] or DEFAULT_INPUT_SCALES)
+        return alphas, scales
+
+    def _select(self, p, X, Y, sample_weight, y_mean, y_scale, seed, kernel=None,
+                max_rows=SELECTION_ROWS):
+        """Score the candidate pairs by leave-one-out on at most ``max_rows`` rows of
+        ``X`` (:func:`select`): a :class:`Selection`."""
+        alphas, scales = self._candidates(p)
+        with single_blas_thread():
+            return select(
+                X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
+                sample_weight, alphas=alphas, input_scales=scales,
+                bias=float(p["fit_intercept"]), rng=np.random.RandomState(seed),
+                max_rows=max_rows, kernel=kernel, shift=_resolve_shift(p), depth=p["depth"],
+                init_scale=p["init_scale"])
+
+    def _probe_features(self, p, state, X, Y, sample_weight, W, seed, selection_seed):
+        """The feature map of ``agop_rounds='auto'``, learned from the network at ``W``.
+
+        As one round of :meth:`_agop_transform`, from the weights of the fit's first
+        step: ``T`` is the root of the average gradient outer product over at most
+        ``_AGOP_ROWS`` rows. The candidates of the fit's selection are scored on ``X``
+        and on ``X T`` (the same ``_PROBE_ROWS`` rows); the map is kept when the best
+        leave-one-out error falls to at most ``_AGOP_ERROR_RATIO`` times.
+
+        Returns
+        -------
+        learned : LearnedFeatures or None
+            ``None`` when the network is constant (no gradient).
+        """
+        rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
+        network = _trained_network(p["depth"], state, p["init_scale"], X.shape[1]
+                                   + p["fit_intercept"])
+        X_tilde = _network_inputs(X[rows], state.input_scale, p["fit_intercept"])
+        # x~ = [s x, 1]: d x~ / d x = s on the features.
+        G = network.input_gradients(W, X_tilde)[:, :, : X.shape[1]] * state.input_scale
+        transform = agop_feature_map(gradient_outer_product(G, weights), X[rows], weights)
+        if transform is None:
+            return None
+        scores = np.array([np.max(self._select(p, X_at, Y, sample_weight, state.y_mean,
+                                               state.y_scale, selection_seed,
+                                               max_rows=_PROBE_ROWS).scores)
+                           for X_at in (X, X @ transform)])
+        learned = LearnedFeatures(transform, scores, kept=False)
+        learned.kept = learned.error_ratio <= _AGOP_ERROR_RATIO
+        return learned
+
     def _fitted_network(self):
         """The trained network, float64 and dense (predictions do not depend on how
         ``X`` is batched)."""
-        if self.depth == 1:
-            network = TwoLayerReLU(self.output_signs_, threshold=self.shift_ * self.init_scale)
-            return (CenteredNetwork(network, self.initial_weights_) if self.centered_
-                    else network)
-        reference = self.initial_weights_ if self.centered_ else None
-        return DeepReLU(self.output_signs_, self.n_features_in_ + self.fit_intercept,
-                        self.depth, reference=reference, shift=self.shift_,
-                        init_scale=self.init_scale)
+        return _trained_network(self.depth, FitState.from_estimator(self), self.init_scale,
+                                self.n_features_in_ + self.fit_intercept)
 
     def _input_gradients(self, X):
         """Gradients of :meth:`_decision` in the (mapped) features at the rows of ``X``,
@@ -831,21 +953,36 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Candidates for ``input_scale='auto'``; ``None`` means ``(1.0, 0.5, 0.25)``.
         Smaller scales were measured too (``benchmarks/selection.md``): their kernels can
         score well, but at 1,024 neurons the finite network follows them poorly.
-    agop_rounds : int, default=0
-        Rounds of feature learning before the fit, by the average gradient outer
-        product (a Recursive Feature Machine, Radhakrishnan et al., *Science* 2024).
-        Each round fits one Gauss-Newton step on the mapped inputs ``X T`` (``T = I``
-        at first), takes ``M``, the weighted mean of ``grad f(x) grad f(x)^T`` over at
-        most 2,000 training rows, and sets ``T = M^(1/2)``, scaled to keep the mean
-        squared norm of the rows. The fit then runs on ``X T``, and ``predict`` maps
-        its inputs alike. The map stretches the directions the first fit uses and
-        shrinks the rest, so the tangent kernel learns which features matter, as a
-        narrow trained network would. Each round costs about one Gauss-Newton step. It
-        pays on data with irrelevant features: Friedman #1 (5 of 10) and a
-        ``make_classification`` set (10 of 20 informative) in ``benchmarks/RESULTS.md``. It can cost
-        a little where every feature matters. A warm start keeps the map of the fit it
-        continues. The rounds use every row given to ``fit``, including the validation
-        rows of ``early_stopping``.
+    agop_rounds : 'auto' or int, default='auto'
+        Feature learning by the average gradient outer product (a Recursive Feature
+        Machine, Radhakrishnan et al., *Science* 2024). A round fits one Gauss-Newton
+        step on the mapped inputs ``X T`` (``T = I`` at first), takes ``M``, the
+        weighted mean of ``grad f(x) grad f(x)^T`` over at most 2,000 training rows, and
+        sets ``T = M^(1/2)``, scaled to keep the mean squared norm of the rows. The fit
+        then runs on ``X T``, and ``predict`` maps its inputs alike. The map stretches
+        the directions the first fit uses and shrinks the rest, so the tangent kernel
+        learns which features matter, as a narrow trained network would.
+
+        - An int runs that many rounds before the fit (0: none); each costs about one
+          Gauss-Newton step and a selection.
+        - ``'auto'`` learns one map from the fit's own first step and keeps it only if
+          it promises much: the best leave-one-out error of the ``alpha`` /
+          ``input_scale`` candidates on ``X T`` must be at most 0.75 times that on
+          ``X`` (both on the same 250 rows). The fit then starts over on ``X T``
+          (about one more fit's time); otherwise it goes on, at the cost of the probe
+          (about one selection on 250 rows). The two scores are ``agop_scores_``.
+          ``'auto'`` learns no map with a numeric ``alpha`` and ``input_scale``,
+          with ``depth >= 2`` (the gradients would cost ``2 d`` forward passes), with
+          dask inputs, or with fewer than ``5 d (d + 1)`` rows (10 per entry of the
+          map, which is fitted to the rows it is scored on).
+
+        In ``benchmarks/RESULTS.md`` the map pays on data with irrelevant features:
+        Friedman #1 (5 of 10) and a ``make_classification`` set (10 of 20 informative);
+        where every feature counts, a map (``agop_rounds=1``) can cost a little, and
+        ``'auto'`` does not keep it. A warm start keeps the map of the fit it
+        continues. The map is learned from every row given to ``fit`` with
+        ``agop_rounds >= 1``, from the training rows with ``'auto'`` (not the
+        validation rows of ``early_stopping``).
     solver : {'auto', 'cholesky', 'normal', 'cg', 'lsqr'}, default='auto'
         Inner solver of the Gauss-Newton system ``(J J^T + lam I) g = b``:
 
@@ -1091,6 +1228,11 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Best validation R^2; its weights are the fitted ``weights_``.
     feature_transform_ : ndarray of shape (n_features, n_features) or None
         The feature map ``T`` learned by ``agop_rounds`` (``None`` without).
+    agop_scores_ : ndarray of shape (2,) or None
+        With ``agop_rounds='auto'``: the best leave-one-out score of the candidates
+        (negative mean squared error of the standardized targets, as
+        ``selection_scores_``) without and with the map learned after the first step,
+        on the same rows; ``None`` when no map was learned.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -1131,7 +1273,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         alphas=None,
         input_scale="auto",
         input_scales=None,
-        agop_rounds=0,
+        agop_rounds="auto",
         solver="auto",
         preconditioner="auto",
         sketch="tensor_srht",

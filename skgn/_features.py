@@ -8,7 +8,34 @@ networks. ``agop_rounds`` of the estimators does this with the network's own tan
 kernel: it fits, maps, and fits again.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass
+class LearnedFeatures:
+    """A feature map learned after a fit's first step, and whether it is kept.
+
+    Parameters
+    ----------
+    transform : ndarray of shape (n_features, n_features)
+        The map ``T``: the network would see ``X T``.
+    scores : ndarray of shape (2,)
+        Best leave-one-out score of the tangent kernel's candidates (negative mean
+        squared error, higher is better) without and with the map.
+    kept : bool
+        Whether the fit starts over on ``X T``.
+    """
+
+    transform: np.ndarray
+    scores: np.ndarray
+    kept: bool
+
+    @property
+    def error_ratio(self):
+        """Best leave-one-out error with the map over that without it."""
+        return float(self.scores[1] / self.scores[0]) if self.scores[0] else np.inf
 
 
 def gradient_outer_product(G, weights):

@@ -98,6 +98,9 @@ class FitState:
         Whether the last fit met a stopping rule.
     feature_transform : ndarray of shape (n_features, n_features) or None
         The learned feature map ``T`` of ``agop_rounds`` (the network sees ``X T``).
+    agop_scores : ndarray of shape (2,) or None
+        ``agop_rounds='auto'``: the best leave-one-out score of the selection without
+        and with the learned map (``None`` when no map was learned).
     """
 
     weights: np.ndarray
@@ -126,6 +129,7 @@ class FitState:
     best_validation_score: float = None
     converged: bool = False
     feature_transform: np.ndarray = None
+    agop_scores: np.ndarray = None
 
     @staticmethod
     def attribute_name(name):

@@ -307,6 +307,61 @@ class FitMonitor:
             self.progress.close()
 
 
+class FirstStepProbe:
+    """A monitor that, after the first accepted step, asks whether to start over.
+
+    Every step is reported to ``monitor`` as it happens; after the first accepted one,
+    ``probe(W)`` runs once on its weights, and a true return value stops the fit (the
+    caller then starts a new one).
+
+    Parameters
+    ----------
+    monitor : FitMonitor
+        The fit's monitor.
+    probe : callable
+        ``probe(W) -> bool``.
+    """
+
+    def __init__(self, monitor, probe):
+        self.monitor, self.probe = monitor, probe
+        self.probed = self.stopped = False
+
+    @property
+    def early_stopping(self):
+        """The wrapped monitor's early stopping."""
+        return self.monitor.early_stopping
+
+    @property
+    def reports_rows(self):
+        """Whether the wrapped monitor shows the progress inside a step."""
+        return self.monitor.reports_rows
+
+    def rows_done(self, n_rows):
+        """Forward the rows of a product (:meth:`FitMonitor.rows_done`)."""
+        self.monitor.rows_done(n_rows)
+
+    def step_begin(self, step, W):
+        """Forward :meth:`FitMonitor.step_begin`."""
+        self.monitor.step_begin(step, W)
+
+    def step_end(self, record, W):
+        """Forward :meth:`FitMonitor.step_end`; probe after the first accepted step.
+
+        Returns
+        -------
+        stop : bool
+        """
+        stop = self.monitor.step_end(record, W)
+        if record.accepted and not self.probed and not stop:
+            self.probed = True
+            self.stopped = stop = bool(self.probe(W))
+        return stop
+
+    def close(self):
+        """Close the wrapped monitor."""
+        self.monitor.close()
+
+
 def build_monitor(*, callback_context, callback_kwargs, reconstruct, predict, validation,
                   tol, n_iter_no_change, start_weights, max_iter, verbose, progress_bar,
                   step_offset, metrics=None, n_rows=None):

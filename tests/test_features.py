@@ -78,12 +78,13 @@ def test_agop_round_is_one_step_fit_then_the_map_then_the_fit(depth):
     w = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
     kw = dict(n_neurons=64, depth=depth, random_state=0)
     model = _quiet_fit(SketchedGNRegressor(agop_rounds=1, **kw), X, y, sample_weight=w)
-    first = _quiet_fit(SketchedGNRegressor(max_iter=1, **kw), X, y, sample_weight=w)
+    first = _quiet_fit(SketchedGNRegressor(max_iter=1, agop_rounds=0, **kw), X, y,
+                       sample_weight=w)
     T = agop_feature_map(gradient_outer_product(first._input_gradients(X), w), X, w)
     assert_allclose(model.feature_transform_, T, rtol=1e-10, atol=1e-12)
-    plain = _quiet_fit(SketchedGNRegressor(**kw), X @ T, y, sample_weight=w)
+    plain = _quiet_fit(SketchedGNRegressor(agop_rounds=0, **kw), X @ T, y, sample_weight=w)
     assert_allclose(model.predict(X), plain.predict(X @ T), rtol=1e-9, atol=1e-10)
-    assert SketchedGNRegressor(**kw).fit(X, y).feature_transform_ is None
+    assert SketchedGNRegressor(agop_rounds=0, **kw).fit(X, y).feature_transform_ is None
 
 
 def test_the_map_shrinks_the_features_the_fit_does_not_use():
@@ -107,3 +108,99 @@ def test_warm_start_keeps_the_map_and_the_classifier_maps_its_logits():
     assert clf.feature_transform_.shape == (6, 6)
     assert clf.predict_proba(X).shape == (len(y), 3)
     assert clf.score(X, labels) > 0.8
+
+
+def _all_relevant(n=600, seed=0):
+    """Every feature matters alike: a learned map has little to gain."""
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, 6))
+    return X, np.sin(X).sum(axis=1)
+
+
+def test_auto_keeps_a_promising_map_and_is_then_one_round():
+    """agop_rounds='auto' learns the map from the fit's own first step: when it keeps
+    it, the fit is agop_rounds=1's (the same first step, map and fit)."""
+    X, y = _irrelevant(n=600)
+    kw = dict(n_neurons=64, random_state=0)
+    auto = _quiet_fit(SketchedGNRegressor(**kw), X, y)
+    assert auto.feature_transform_ is not None
+    plain_score, mapped_score = auto.agop_scores_
+    assert mapped_score / plain_score <= 0.75
+    one = _quiet_fit(SketchedGNRegressor(agop_rounds=1, **kw), X, y)
+    assert one.agop_scores_ is None
+    assert_allclose(auto.feature_transform_, one.feature_transform_, rtol=1e-10, atol=1e-12)
+    assert_allclose(auto.predict(X), one.predict(X), rtol=1e-9, atol=1e-10)
+    assert auto.n_iter_ == one.n_iter_ and len(auto.history_) == auto.n_iter_
+
+
+@pytest.mark.parametrize("Estimator", [SketchedGNRegressor, SketchedGNClassifier])
+def test_auto_drops_a_map_that_promises_little_and_continues_the_fit(Estimator):
+    X, y = _all_relevant()
+    if Estimator is SketchedGNClassifier:
+        y = (y > np.median(y)).astype(int)
+    kw = dict(n_neurons=64, random_state=0)
+    auto = _quiet_fit(Estimator(**kw), X, y)
+    assert auto.feature_transform_ is None
+    plain_score, mapped_score = auto.agop_scores_
+    assert mapped_score / plain_score > 0.75
+    # Nothing else changed: the fit is agop_rounds=0's, step for step.
+    none = _quiet_fit(Estimator(agop_rounds=0, **kw), X, y)
+    assert none.agop_scores_ is None
+    assert np.array_equal(auto.weights_, none.weights_)
+    assert auto.n_iter_ == none.n_iter_
+
+
+@pytest.mark.parametrize("kw, n", [
+    (dict(alpha=1.0, input_scale=1.0), 600),  # nothing selected: no score to beat
+    (dict(depth=2), 600),  # the gradients would cost 2 d forward passes
+    ({}, 5 * 6 * 7 - 1),  # fewer than 10 rows per entry of the 6 x 6 map
+])
+def test_auto_learns_no_map_where_it_cannot_judge_one(kw, n):
+    X, y = _irrelevant(n=n)
+    kw = dict(n_neurons=32, random_state=0, **kw)
+    auto = _quiet_fit(SketchedGNRegressor(**kw), X, y)
+    none = _quiet_fit(SketchedGNRegressor(agop_rounds=0, **kw), X, y)
+    assert auto.agop_scores_ is None and auto.feature_transform_ is None
+    assert np.array_equal(auto.weights_, none.weights_)
+
+
+def test_auto_with_early_stopping_learns_from_the_training_rows(capsys):
+    X, y = _irrelevant(n=800)
+    model = _quiet_fit(SketchedGNRegressor(n_neurons=64, early_stopping=True, verbose=1,
+                                           random_state=0), X, y)
+    assert model.feature_transform_ is not None and model.validation_scores_
+    out = capsys.readouterr().out
+    assert "learned features" in out and "starting over" in out
+
+
+def test_auto_restart_keeps_the_callbacks_balanced():
+    callback = pytest.importorskip("sklearn.callback")
+
+    class Recorder:
+        def __init__(self):
+            self.events = []
+
+        def setup(self, estimator, context):
+            self.events.append("setup")
+
+        def teardown(self, estimator, context):
+            self.events.append("teardown")
+
+        def on_fit_task_begin(self, estimator, context, **kw):
+            self.events.append(("begin", context.task_name))
+
+        def on_fit_task_end(self, estimator, context, **kw):
+            self.events.append(("end", context.task_name))
+            return False
+
+    assert isinstance(Recorder(), callback.FitCallback)
+    X, y = _irrelevant(n=600)
+    rec = Recorder()
+    model = _quiet_fit(SketchedGNRegressor(n_neurons=64, random_state=0).set_callbacks(rec),
+                       X, y)
+    assert model.feature_transform_ is not None
+    begins = [e for e in rec.events if e == ("begin", "gauss-newton step")]
+    ends = [e for e in rec.events if e == ("end", "gauss-newton step")]
+    # The probed first step is reported as it ran, then the fit on the mapped inputs.
+    assert len(begins) == len(ends) == model.n_iter_ + 1
+    assert rec.events[0] == "setup" and rec.events[-1] == "teardown"

@@ -133,6 +133,53 @@ def test_rows_done_is_throttled_and_feeds_the_bar():
     assert len(lines) == 1
 
 
+def test_first_step_probe_forwards_every_step_and_probes_once():
+    from types import SimpleNamespace
+
+    from skgn._monitor import FirstStepProbe
+
+    class Recorder:
+        early_stopping, reports_rows = "early", True
+
+        def __init__(self):
+            self.calls = []
+
+        def step_begin(self, step, W):
+            self.calls.append(("begin", step))
+
+        def step_end(self, record, W):
+            self.calls.append(("end", record.step))
+            return False
+
+        def rows_done(self, n_rows):
+            self.calls.append(("rows", n_rows))
+
+        def close(self):
+            self.calls.append("close")
+
+    for verdict in (False, True):
+        inner, probed = Recorder(), []
+
+        def probe(W):
+            probed.append(W)
+            return verdict
+
+        monitor = FirstStepProbe(inner, probe)
+        assert monitor.early_stopping == "early" and monitor.reports_rows
+        stops = []
+        for step, accepted in [(1, False), (2, True), (3, True)]:
+            monitor.step_begin(step, None)
+            monitor.rows_done(7)
+            stops.append(monitor.step_end(SimpleNamespace(step=step, accepted=accepted),
+                                          f"W{step}"))
+        monitor.close()
+        # Probed once, on the weights of the first accepted step; every step forwarded.
+        assert probed == ["W2"]
+        assert stops == [False, verdict, False] and monitor.stopped == verdict
+        assert inner.calls == [c for s in (1, 2, 3)
+                               for c in (("begin", s), ("rows", 7), ("end", s))] + ["close"]
+
+
 def test_sklearn_callbacks_see_every_step(data):
     callback = pytest.importorskip("sklearn.callback")
 

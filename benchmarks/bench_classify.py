@@ -12,8 +12,9 @@ stratified 75/25 split each; every model is a pipeline with ``StandardScaler``. 
 ``GridSearchCV`` (its fit time includes the search; no probabilities, so no log-loss) and
 ``LogisticRegression``; skgn also without feature learning (``agop_rounds=0``). Reports
 test accuracy, test log-loss, fit time and Gauss-Newton steps (with the defaults' first
-step when their learned map made the fit start over), checks skgn's defaults against the classifier issue's targets (accuracy >= best
-rival - 0.005, fit time <= MLPClassifier's) and writes ``benchmarks/classify.md``.
+step when their learned map made the fit start over), checks skgn's defaults against
+the classifier issue's targets (accuracy >= best rival - 0.005, fit time <=
+MLPClassifier's) and writes ``benchmarks/classify.md``.
 """
 
 import argparse

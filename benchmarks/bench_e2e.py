@@ -203,9 +203,10 @@ def check_targets(name, n_train, results):
     note = (f"HistGradientBoosting is {'ahead' if hgb > 0 else 'behind'} by {abs(hgb):.4f} "
             "in test R^2.")
     if skgn["agop_ratio"] is not None:
-        kept = skgn["learned"]
+        verdict = ("kept (the steps count the discarded first step)" if skgn["learned"]
+                   else "dropped")
         note += (f" agop_rounds='auto': leave-one-out error x {skgn['agop_ratio']:.3f} on the "
-                 f"mapped inputs, map {'kept (the steps count the discarded first step)' if kept else 'dropped'}.")
+                 f"mapped inputs, map {verdict}.")
     if NO_AGOP in results:
         plain = results[NO_AGOP]
         note += (f" Without feature learning (agop_rounds=0): R^2 - best rival "

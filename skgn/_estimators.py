@@ -423,9 +423,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         warm = p["warm_start"] and hasattr(self, "weights_")
         n, d = X.shape
         probe = (p["agop_rounds"] == "auto" and not warm and p["depth"] == 1
+                 and not _dask.is_dask_collection(X)
                  and "auto" in (p["alpha"], p["input_scale"])
-                 and n >= _AGOP_ROWS_PER_ENTRY * d * (d + 1) // 2
-                 and not _dask.is_dask_collection(X))
+                 and n >= _AGOP_ROWS_PER_ENTRY * d * (d + 1) // 2)
         # A fit that learns features after its first step starts over once.
         callbacks = self._init_callback_context(max_subtasks=p["max_iter"] + probe)
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
@@ -494,8 +494,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                     selection_seed)
         state = replace(state, feature_transform=transform,
                         agop_scores=None if learned is None else learned.scores)
-        # The probe scores its map against this fit's selection, on the same rows.
+        # The probe scores the selection's candidates: there must be some.
         probe = probe and state.selection_scores is not None
+        # (The training rows and encoded targets, before Y is standardized below.)
         X_probe, Y_probe, sw_probe = X, Y, sample_weight
         curvature_rows = None
         if p["curvature_rows"] == X.shape[0]:
@@ -788,7 +789,6 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             selection_scores=scores, shift=float(shift), n_landmarks=int(n_landmarks),
             centered=centered)
 
-
     def _candidates(self, p):
         """The candidate ``(alphas, input_scales)`` (one value each when given)."""
         alphas = (p["alpha"],) if p["alpha"] != "auto" else p["alphas"] or self._default_alphas
@@ -836,9 +836,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                                state.y_scale, selection_seed,
                                                max_rows=_PROBE_ROWS).scores)
                            for X_at in (X, X @ transform)])
-        learned = LearnedFeatures(transform, scores, kept=False)
-        learned.kept = learned.error_ratio <= _AGOP_ERROR_RATIO
-        return learned
+        return LearnedFeatures(transform, scores, _AGOP_ERROR_RATIO)
 
     def _fitted_network(self):
         """The trained network, float64 and dense (predictions do not depend on how

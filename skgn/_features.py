@@ -24,18 +24,23 @@ class LearnedFeatures:
     scores : ndarray of shape (2,)
         Best leave-one-out score of the tangent kernel's candidates (negative mean
         squared error, higher is better) without and with the map.
-    kept : bool
-        Whether the fit starts over on ``X T``.
+    max_error_ratio : float
+        The map is kept when the error with it is at most this times the error without.
     """
 
     transform: np.ndarray
     scores: np.ndarray
-    kept: bool
+    max_error_ratio: float
 
     @property
     def error_ratio(self):
         """Best leave-one-out error with the map over that without it."""
         return float(self.scores[1] / self.scores[0]) if self.scores[0] else np.inf
+
+    @property
+    def kept(self):
+        """Whether the fit starts over on ``X T``."""
+        return self.error_ratio <= self.max_error_ratio
 
 
 def gradient_outer_product(G, weights):

@@ -468,7 +468,9 @@ class TwoLayerReLU(Network):
         if self.threshold:
             Z -= thresholds(X_tilde, self.threshold)[:, None]
         D = (Z > 0).astype(np.float64)
-        G = np.stack([(D * self.signs[:, j]) @ W for j in range(self.n_outputs)], axis=1)
+        # G[:, j] = (D diag(A[:, j])) W = D (A[:, j] * W): no n x m temporary per output.
+        G = np.stack([D @ (self.signs[:, j, None] * W) for j in range(self.n_outputs)],
+                     axis=1)
         if self.threshold:
             # - beta (sum_r A[r, j] 1[z_r > 0]) x~ / ||x~||
             fired = D @ self.signs

@@ -19,13 +19,10 @@ MLPClassifier's) and writes ``benchmarks/classify.md``.
 
 import argparse
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, make_classification
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -35,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from skgn import SketchedGNClassifier
+from timing import timed_fit
 
 HERE = Path(__file__).parent
 SKGN, MLP = "skgn (defaults)", "MLPClassifier (defaults)"
@@ -73,11 +71,7 @@ def main(argv=None):
                                                   random_state=0)
         found = {}
         for label, model in models(X.shape[1]).items():
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(X_tr, y_tr)
-            seconds = time.perf_counter() - start
+            seconds, _ = timed_fit(model, X_tr, y_tr, trace_memory=False)
             accuracy = accuracy_score(y_te, model.predict(X_te))
             loss = (log_loss(y_te, model.predict_proba(X_te), labels=np.unique(y))
                     if hasattr(model, "predict_proba") else np.nan)

@@ -368,6 +368,14 @@ def _agop_rows(n, sample_weight, seed):
     return rows, np.ones(len(rows)) if sample_weight is None else sample_weight[rows]
 
 
+def _feature_gradients(network, W, X, input_scale, fit_intercept):
+    """Gradients of the two-layer ``network`` at ``W`` in the features of ``X``, shape
+    (n, n_outputs, n_features)."""
+    G = network.input_gradients(W, _network_inputs(X, input_scale, fit_intercept))
+    # x~ = [s x, 1]: d x~ / d x = s on the features.
+    return G[:, :, : X.shape[1]] * input_scale
+
+
 def _trained_network(depth, state, init_scale, n_inputs):
     """The network of a fit's ``state`` in float64, dense (predictions do not depend on
     how ``X`` is batched)."""
@@ -827,9 +835,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
         network = _trained_network(p["depth"], state, p["init_scale"], X.shape[1]
                                    + p["fit_intercept"])
-        X_tilde = _network_inputs(X[rows], state.input_scale, p["fit_intercept"])
-        # x~ = [s x, 1]: d x~ / d x = s on the features.
-        G = network.input_gradients(W, X_tilde)[:, :, : X.shape[1]] * state.input_scale
+        G = _feature_gradients(network, W, X[rows], state.input_scale, p["fit_intercept"])
         transform = agop_feature_map(gradient_outer_product(G, weights), X[rows], weights)
         if transform is None:
             return None
@@ -852,10 +858,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if self.depth > 1:
             return finite_difference_gradients(
                 lambda Z: self._decision(Z, mapped=True), X)
-        X_tilde = _network_inputs(X, self.input_scale_, self.fit_intercept)
-        # x~ = [s x, 1]: d x~ / d x = s on the features.
-        G = self._fitted_network().input_gradients(self.weights_, X_tilde)
-        return G[:, :, : X.shape[1]] * self.input_scale_
+        return _feature_gradients(self._fitted_network(), self.weights_, X,
+                                  self.input_scale_, self.fit_intercept)
 
     def _decision(self, X, mapped=False):
         """Network outputs on validated ``X`` in the fitted units, shape (n, n_outputs)

@@ -102,23 +102,24 @@ def _fit_flops(N, m, d, sketch_size, n_landmarks):
 
 
 # Candidate landmark counts of n_landmarks='auto'.
-_LANDMARK_GRID = (50, 100, 150, 200, 300, 400, 500, 700, 1000)
+_LANDMARK_GRID = (10, 20, 30, 50, 100, 150, 200, 300, 400, 500, 700, 1000)
 # Initial Levenberg-Marquardt damping over the mean Gram diagonal (NielsenDamping's tau).
 _TAU = 1e-3
 
 
 def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
-                      float32=False, parameter_space=False, power=False):
+                      float32=False, parameter_space=False, power=False, n_outputs=1):
     """The landmark count that minimizes a Nystrom-PCG step's modelled flops.
 
     The spectrum comes from the selection of ``alpha`` (the tangent kernel on a
     subsample of ``r`` rows): the Gram of all ``N`` rows has eigenvalues about
-    ``lambda_i = (N / r) mu_i``. With ``k`` landmarks the preconditioned system has
+    ``lambda_i = (N / r) mu_i``, each ``n_outputs`` times over with several outputs
+    (:func:`nystrom_iterations`). With ``k`` landmarks the preconditioned system has
     condition number about ``kappa_k = 1 + lambda_k / lam`` (``lam = alpha`` plus the
     initial damping ``1e-3`` times the mean diagonal), so PCG needs about
     ``sqrt(kappa_k) ln(2 / rtol) / 2`` iterations. The count minimizes the fit's flops
     (``2 N k (m + d)`` for the columns, ``4 N k^2 + 8 k^3`` for the factorization) plus
-    those iterations', over ``50 ... 1000`` capped at ``N``. On four end-to-end sets this
+    those iterations', over ``10 ... 1000`` capped at ``N``. On four end-to-end sets this
     model predicted the first step's iterations within a factor 1.5 and picked the
     fastest count of ``{50, ..., 800}`` within 10%. The parameter-space preconditioner
     (``parameter_space``) adds ``2 N k m d`` flops per fit for its product of ``C^T``
@@ -144,6 +145,8 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     power : bool, default=False
         Count the iterations with the extra power of that preconditioner
         (:func:`nystrom_iterations`).
+    n_outputs : int, default=1
+        Outputs ``k_out`` per sample (:func:`nystrom_iterations`).
 
     Returns
     -------
@@ -156,7 +159,7 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     for k in _LANDMARK_GRID:
         k = min(k, int(N))
         iterations = nystrom_iterations(eigenvalues, n_rows, alpha, k, rtol=rtol,
-                                        power=power)
+                                        power=power, n_outputs=n_outputs)
         flops = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iterations * iteration
         if parameter_space:
             flops += 2 * N * k * m * d + 4 * m * d * k**2
@@ -165,22 +168,31 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     return int(best)
 
 
-def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol, power=False):
+def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol, power=False,
+                       n_outputs=1):
     """PCG iterations of a first step on a ``k``-landmark Nystrom preconditioner (model).
 
-    ``sqrt(kappa_k) ln(2 / rtol) / 2`` with ``kappa_k = 1 + lambda_k / lam``, ``lambda_k
-    = (N / r) mu_k`` the ``k``-th eigenvalue of the Gram of all ``N`` rows estimated from
-    the ``r``-row subsample's ``mu`` (its last one beyond ``r``) and ``lam = alpha`` plus
-    the initial damping, ``1e-3`` times the mean diagonal (see :func:`nystrom_landmarks`).
+    ``sqrt(kappa_k) ln(2 / rtol) / 2`` with ``kappa_k = 1 + lambda_k / lam``, ``lambda_k``
+    the ``k``-th eigenvalue of the Gram of all ``N`` rows estimated from the ``r``-row
+    subsample's ``mu`` (its last one beyond ``r``) and ``lam = alpha`` plus the initial
+    damping, ``1e-3`` times the mean diagonal (see :func:`nystrom_landmarks`). With
+    ``k_out`` outputs the ``N = n k_out`` rows hold ``n`` samples, and the outputs of the
+    two-layer network share its hidden layer with independent random signs: their
+    Gram is about ``I_{k_out}`` times the kernel of the ``n`` samples, each eigenvalue
+    ``(n / r) mu_i`` repeated ``k_out`` times, so ``lambda_k = (n / r) mu_{k // k_out}``.
+    (Read as ``N`` samples of one output, ``lambda_k = (N / r) mu_k``, the model priced
+    10 landmarks on digits at 49 iterations against 29 at 50 and chose 50; the first step
+    took 28 and 27.)
 
     With ``power``, ``kappa_k = 1 + sqrt(lambda_k / lam)``: the parameter-space
     preconditioner's test matrix takes one more power of the curvature, and its error is
-    about the geometric mean of ``lambda_k`` and ``lam``. Fitted on digits (1,347 rows,
-    10 outputs, 1024 neurons, ``alpha = 1e-4``): its first step took 27, 21, 19 and 18
-    iterations at 50, 100, 150 and 200 landmarks, where this count is 29, 24, 21 and 19
-    and the count without ``power`` 404, 266, 207 and 177. It describes a first step;
-    where the damping then decays over many steps (more rows than parameters) the
-    count without ``power`` is the safer price.
+    about the geometric mean of ``lambda_k`` and ``lam``. On digits (1,347 rows, 10
+    outputs, 1024 neurons, ``alpha = 1e-4``) the first step took 28, 27, 27, 27, 21 and 18
+    iterations at 10, 20, 30, 50, 100 and 200 landmarks, where this count is 35, 35, 34,
+    31, 28 and 23 and the count without ``power`` 581, 576, 543, 449, 366 and 249: the
+    model is 1.3 times high, but its shape, flat up to 50 landmarks, is the measured
+    one. It describes a first step; where the damping then decays over many steps (more
+    rows than parameters) the count without ``power`` is the safer price.
 
     Parameters
     ----------
@@ -196,6 +208,8 @@ def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol, power=F
         Inner tolerance of the step.
     power : bool, default=False
         The parameter-space preconditioner's extra power of the curvature.
+    n_outputs : int, default=1
+        Outputs ``k_out`` per sample: each kernel eigenvalue counts ``k_out`` times.
 
     Returns
     -------
@@ -204,8 +218,10 @@ def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol, power=F
     mu = np.maximum(np.asarray(eigenvalues, dtype=np.float64), 0.0)
     r = len(mu)
     lam = alpha + _TAU * mu.sum() / r
-    # lambda_k of the full Gram; beyond the subsample its last eigenvalue.
-    lambda_k = (float(n_rows) / r) * mu[min(int(n_landmarks), r - 1)]
+    # lambda_k of the full Gram, whose outputs repeat each of the kernel's eigenvalues
+    # (n_rows / k samples); beyond the subsample its last eigenvalue.
+    k = int(n_outputs)
+    lambda_k = (float(n_rows) / k / r) * mu[min(int(n_landmarks) // k, r - 1)]
     ratio = lambda_k / lam
     return float(0.5 * np.sqrt(1.0 + (np.sqrt(ratio) if power else ratio))
                  * np.log(2.0 / rtol))

@@ -768,14 +768,15 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             n_rows = (p["curvature_rows"] or Y.shape[0]) * Y.shape[1]
             price = functools.partial(
                 nystrom_landmarks, selection.eigenvalues, n_rows, p["n_neurons"], n_params,
-                alpha, rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32)
+                alpha, rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32,
+                n_outputs=Y.shape[1])
             power = False
             if p["space_by_spectrum"]:
                 # Whether the sample-space preconditioner's modelled iterations, at its
                 # best (or the given) count, send the steps to parameter space.
                 k = price() if n_landmarks == "auto" else n_landmarks
                 if (nystrom_iterations(selection.eigenvalues, n_rows, alpha, k,
-                                       rtol=INNER_RTOL_MAX)
+                                       rtol=INNER_RTOL_MAX, n_outputs=Y.shape[1])
                         > _PARAMETER_SPACE_ITERATIONS):
                     p["curvature_rows"] = Y.shape[0]
                     # Fewer rows than parameters: few steps, whose first one the
@@ -1016,7 +1017,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         condition number about ``(1 + gamma^-1/2) / (1 - gamma^-1/2)``.
     n_landmarks : 'auto' or int, default='auto'
         Landmarks of the ``'nystrom'`` preconditioner (capped at ``n``). ``'auto'``
-        prices every count from 50 to 1000 with the cost model, using the tangent
+        prices every count from 10 to 1000 with the cost model, using the tangent
         kernel's spectrum that the choice of ``alpha`` computed anyway (predicted inner
         iterations against the Nystrom fit's flops), and takes the cheapest; without that
         spectrum (``alpha`` and ``input_scale`` both given) it means 500. The value used

@@ -49,7 +49,7 @@ def _model_flops(k, mu, N, m, d, alpha, rtol, parameter_space=False):
 
 
 def test_nystrom_landmarks_grow_with_rows_and_shrink_with_alpha():
-    from skgn._cost_model import nystrom_landmarks
+    from skgn._cost_model import _LANDMARK_GRID, nystrom_landmarks
 
     mu = _spectrum()
     args = dict(rtol=0.03)
@@ -62,8 +62,9 @@ def test_nystrom_landmarks_grow_with_rows_and_shrink_with_alpha():
     # away); a flat spectrum gains nothing from more landmarks; a tiny one needs few.
     cliff = np.r_[np.full(450, 1e6), np.full(50, 1e-8)]
     assert nystrom_landmarks(cliff, 40000, 1024, 11, 1e-3, **args) == 500
-    assert nystrom_landmarks(np.full(500, 1e6), 40000, 1024, 11, 1e-3, **args) == 50
-    assert nystrom_landmarks(np.full(500, 1e-8), 40000, 1024, 11, 1.0, **args) == 50
+    fewest = _LANDMARK_GRID[0]
+    assert nystrom_landmarks(np.full(500, 1e6), 40000, 1024, 11, 1e-3, **args) == fewest
+    assert nystrom_landmarks(np.full(500, 1e-8), 40000, 1024, 11, 1.0, **args) == fewest
 
 
 def test_nystrom_iterations_follow_the_condition_number_left_by_the_landmarks():
@@ -83,6 +84,25 @@ def test_nystrom_iterations_follow_the_condition_number_left_by_the_landmarks():
     assert counts == sorted(counts, reverse=True)
     assert (nystrom_iterations(mu, N, 10 * alpha, 100, rtol=rtol)
             < nystrom_iterations(mu, N, alpha, 100, rtol=rtol))
+
+
+def test_nystrom_iterations_count_each_kernel_eigenvalue_once_per_output():
+    """With ``k_out`` outputs the ``N`` rows are ``N / k_out`` samples whose Gram repeats
+    each kernel eigenvalue ``k_out`` times: ``lambda_k = (N / k_out / r) mu_{k // k_out}``."""
+    from skgn._cost_model import nystrom_iterations, nystrom_landmarks
+
+    mu, n, alpha, rtol, k_out = _spectrum(), 5000, 1e-2, 0.03, 10
+    lam = alpha + 1e-3 * mu.mean()
+    for k in (5, 10, 50, 4999, 8000):
+        kappa = 1 + n / len(mu) * mu[min(k // k_out, len(mu) - 1)] / lam
+        assert (nystrom_iterations(mu, n * k_out, alpha, k, rtol=rtol, n_outputs=k_out)
+                == pytest.approx(0.5 * np.sqrt(kappa) * np.log(2 / rtol)))
+    # One output is the single-output model; ten outputs of a steep spectrum want fewer
+    # landmarks per output than one output of the same rows.
+    assert (nystrom_iterations(mu, n, alpha, 50, rtol=rtol, n_outputs=1)
+            == nystrom_iterations(mu, n, alpha, 50, rtol=rtol))
+    ten = nystrom_landmarks(mu, n * k_out, 1024, 65, alpha, rtol=rtol, n_outputs=k_out)
+    assert ten < k_out * nystrom_landmarks(mu, n, 1024, 65, alpha, rtol=rtol)
 
 
 def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():

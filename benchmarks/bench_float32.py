@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_float32.py            # n = 16,000, m = 4,096, d = 20
     python benchmarks/bench_float32.py --quick    # n = 4,000, m = 1,024
+    python benchmarks/bench_float32.py --kink     # part 3 only, printed
 
 Part 1 times one Gauss-Newton step (pattern, Nystrom preconditioner fit, inner CG solve
 to the first step's tolerance 0.03, trial evaluation) and one unpreconditioned CG step on
@@ -16,8 +17,12 @@ yardstick it also fits float64 with exact inner steps (``solver='cholesky'``): t
 difference between the two float64 fits is how much the fit's own inner tolerance
 moves the predictions. And it fits float32 with exact steps too: float32 against
 float64, both with exact steps, is what the precision alone moves when no inner
-tolerance decides when a solve stops. Prints Markdown tables and writes them, with the
-command, to ``benchmarks/float32.md``.
+tolerance decides when a solve stops. Part 3 shows why even that differs: it perturbs
+the friedman1 fit's mapped inputs by a relative ``1e-6`` (float32 rounding is ``6e-8``),
+takes one exact float64 step from the same initialization, and counts the
+(sample, neuron) pairs whose pre-activation at the initialization crossed the ReLU's
+kink. Prints Markdown tables and writes them, with the command, to
+``benchmarks/float32.md``.
 """
 
 import argparse
@@ -128,13 +133,61 @@ def fit_table(quick):
     return head + rows
 
 
+def kink_table(draws=6, relative=1e-6):
+    """One exact float64 step on friedman1's mapped inputs, perturbed ``draws`` times."""
+    X, y = datasets.load("friedman1", n=4000)
+    X_tr, _, y_tr, _ = train_test_split(X, y, train_size=0.75, random_state=0)
+    X_tr = StandardScaler().fit_transform(X_tr)
+    y_tr = (y_tr - y_tr.mean()) / y_tr.std()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = SketchedGNRegressor(dtype=np.float64, solver="cholesky",
+                                     random_state=0).fit(X_tr, y_tr)
+    T = fitted.feature_transform_
+    if T is None:
+        return ["(the fit kept no feature map: nothing to perturb)"]
+    options = dict(dtype=np.float64, solver="cholesky", agop_rounds=0, max_iter=1,
+                   alpha=fitted.alpha_, input_scale=fitted.input_scale_, random_state=0)
+
+    def step(transform):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = SketchedGNRegressor(**options).fit(X_tr @ transform, y_tr)
+        X_tilde = add_bias_feature(fitted.input_scale_ * (X_tr @ transform), True)
+        # The side of the kink of every (sample, neuron) pair at the initialization.
+        side = X_tilde @ model.initial_weights_.T > 0
+        return model.history_[0]["loss"], model.predict(X_tr @ transform), side
+
+    loss, pred, side = step(T)
+    rng = np.random.RandomState(1)
+    rows = []
+    for draw in range(draws):
+        T_draw = T * (1.0 + relative * rng.standard_normal(T.shape))
+        loss_d, pred_d, side_d = step(T_draw)
+        change = np.abs(pred_d - pred)
+        rows.append(f"| {draw + 1} | {np.count_nonzero(side_d != side)} | "
+                    f"{abs(loss_d - loss) / loss:.1e} | "
+                    f"{np.linalg.norm(pred_d - pred) / np.linalg.norm(pred):.1e} | "
+                    f"{change.max():.1e} |")
+        print(rows[-1], flush=True)
+    head = ["| draw | pairs across the kink at W0 | relative change of the step's loss | "
+            "relative change of the training predictions | largest change of one "
+            "prediction |", "|---|---|---|---|---|"]
+    return head + rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--kink", action="store_true", help="only part 3, printed")
     args = parser.parse_args(argv)
+    if args.kink:
+        print("\n".join(kink_table()))
+        return 0
     n, m = (4000, 1024) if args.quick else (16000, 4096)
     steps = step_table(n, m, 20)
     fits = fit_table(args.quick)
+    kink = kink_table(draws=2 if args.quick else 6)
     command = "python benchmarks/bench_float32.py" + (" --quick" if args.quick else "")
     text = "\n".join([
         f"Command: `{command}`", "",
@@ -144,6 +197,10 @@ def main(argv=None):
         "Fits at defaults (`SketchedGNRegressor(dtype=...)`; the float64 fit takes the "
         "float32 fit's `n_landmarks_`), test predictions compared:",
         "", *fits, "",
+        "One exact float64 step (friedman1, 3,000 rows, its defaults' feature map, `alpha_` "
+        "and `input_scale_`) on mapped inputs whose map is perturbed by a relative 1e-6 "
+        "(float32 rounds at 6e-8), against the same step unperturbed:",
+        "", *kink, "",
     ])
     (HERE / "float32.md").write_text(text)
     print(text)

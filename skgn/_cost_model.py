@@ -218,10 +218,10 @@ def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol, power=F
     mu = np.maximum(np.asarray(eigenvalues, dtype=np.float64), 0.0)
     r = len(mu)
     lam = alpha + _TAU * mu.sum() / r
-    # lambda_k of the full Gram, whose outputs repeat each of the kernel's eigenvalues
-    # (n_rows / k samples); beyond the subsample its last eigenvalue.
-    k = int(n_outputs)
-    lambda_k = (float(n_rows) / k / r) * mu[min(int(n_landmarks) // k, r - 1)]
+    # lambda_k of the full Gram of n_rows / n_outputs samples, each of the kernel's
+    # eigenvalues once per output; beyond the subsample its last eigenvalue.
+    outputs = int(n_outputs)
+    lambda_k = (float(n_rows) / outputs / r) * mu[min(int(n_landmarks) // outputs, r - 1)]
     ratio = lambda_k / lam
     return float(0.5 * np.sqrt(1.0 + (np.sqrt(ratio) if power else ratio))
                  * np.log(2.0 / rtol))

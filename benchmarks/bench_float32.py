@@ -39,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 import datasets
 from skgn import SketchedGNRegressor
+from skgn._estimators import _network_inputs
 from skgn._gauss_newton import gauss_newton
 from skgn._network import TwoLayerReLU, add_bias_feature
 from skgn._preconditioners import NO_PRECONDITIONER, NystromPreconditioner
@@ -153,7 +154,7 @@ def kink_table(draws=6, relative=1e-6):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = SketchedGNRegressor(**options).fit(X_tr @ transform, y_tr)
-        X_tilde = add_bias_feature(fitted.input_scale_ * (X_tr @ transform), True)
+        X_tilde = _network_inputs(X_tr @ transform, fitted.input_scale_, True)
         # The side of the kink of every (sample, neuron) pair at the initialization.
         side = X_tilde @ model.initial_weights_.T > 0
         return model.history_[0]["loss"], model.predict(X_tr @ transform), side

@@ -151,13 +151,14 @@ def kink_table(draws=6, relative=1e-6):
                    alpha=fitted.alpha_, input_scale=fitted.input_scale_, random_state=0)
 
     def step(transform):
+        mapped = X_tr @ transform
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model = SketchedGNRegressor(**options).fit(X_tr @ transform, y_tr)
-        X_tilde = _network_inputs(X_tr @ transform, fitted.input_scale_, True)
+            model = SketchedGNRegressor(**options).fit(mapped, y_tr)
+        X_tilde = _network_inputs(mapped, fitted.input_scale_, True)
         # The side of the kink of every (sample, neuron) pair at the initialization.
         side = X_tilde @ model.initial_weights_.T > 0
-        return model.history_[0]["loss"], model.predict(X_tr @ transform), side
+        return model.history_[0]["loss"], model.predict(mapped), side
 
     loss, pred, side = step(T)
     rng = np.random.RandomState(1)

@@ -41,8 +41,8 @@ _INNER_RTOL_MIN = 1e-10
 _EPS = np.finfo(np.float64).eps
 # Step lengths tried along a Gauss-Newton direction before the step is rejected.
 _STEP_LENGTHS = (1.0, 0.5, 0.25)
-# A later inner solve stops after this many times the first solve's iterations (see
-# gauss_newton's inner_max_iter).
+# A later inner solve stops after this many times the first solve's iterations, or a
+# cut-short solve's pace (see gauss_newton's inner_max_iter and _revised_reference).
 _LATER_SOLVE_BUDGET = 2.0
 
 
@@ -112,6 +112,39 @@ def inner_tolerance(actual, loss_before):
     return float(np.clip(np.sqrt(actual / loss_before), _INNER_RTOL_MIN, INNER_RTOL_MAX))
 
 
+def _revised_reference(reference, n_iter, residual):
+    """The later solves' reference after a solve that their cap cut short.
+
+    A first solve whose right-hand side lies in the preconditioner's head converges in
+    a few iterations, and the damping decays after it: the later solves, chasing the
+    tail, can need several times its iterations. A cap from the first solve alone then
+    cuts every one of them short.
+
+    Parameters
+    ----------
+    reference : float
+        Iterations of a solve to ``INNER_RTOL_MAX``, the unit of the cap.
+    n_iter : int
+        Iterations the cut-short solve spent.
+    residual : float
+        Relative residual it reached.
+
+    Returns
+    -------
+    reference : float
+        ``n_iter ln(INNER_RTOL_MAX) / ln(residual) / _LATER_SOLVE_BUDGET``, the solve's
+        pace (CG's residual falls about geometrically), so that the next cap covers a
+        solve like it; clipped to ``[reference, _LATER_SOLVE_BUDGET * reference]``: at
+        most doubling, since one residual (not monotone in CG) is a noisy pace, and
+        doubled when the solve made no progress (``residual >= 1``).
+    """
+    if residual >= 1.0:
+        return _LATER_SOLVE_BUDGET * reference
+    pace = n_iter * np.log(INNER_RTOL_MAX) / np.log(residual)
+    return float(np.clip(pace / _LATER_SOLVE_BUDGET, reference,
+                         _LATER_SOLVE_BUDGET * reference))
+
+
 @dataclass
 class LMState:
     """What a later call needs to continue an iteration exactly (warm start).
@@ -126,7 +159,8 @@ class LMState:
         Objective before the first step (the reference of the stopping rule).
     first_iterations : float or None
         Iterations of the first inner solve, at the inner tolerance ``INNER_RTOL_MAX``
-        (the reference of the later solves' cap).
+        (the reference of the later solves' cap), raised by every solve that the cap cut
+        short (:func:`_revised_reference`).
     """
 
     damping: NielsenDamping = field(default_factory=NielsenDamping)
@@ -481,7 +515,11 @@ def gauss_newton(
         later one that needs more is chasing the residual left in the preconditioner's
         tail, where the model decrease per iteration is small, and its truncated iterate
         is still a descent step that the acceptance test checks (truncated Newton). A
-        step whose solve was cut short does not count for the ``tol`` stopping rule.
+        step whose solve was cut short does not count for the ``tol`` stopping rule, and
+        raises the reference to its own pace (at most doubling it): the first solve
+        can understate every later one (a right-hand side in the preconditioner's head,
+        a damping that then decays), and a cap that cut them all short would leave the
+        fit crawling on steps that never count.
     refit_iterations : int, default=None
         Inner iterations worth one fit of the preconditioner: a solve on a reused
         preconditioner that needs more is stopped, the preconditioner refitted and the
@@ -636,6 +674,13 @@ def gauss_newton(
                 # (In the first solve's units: at INNER_RTOL_MAX, unless a warm start
                 # without this record began at a tighter tolerance.)
                 first_iterations = inner.n_iter * np.log(INNER_RTOL_MAX) / np.log(inner_rtol)
+            elif first_iterations and not inner.converged and inner.n_iter >= cap:
+                # The cap cut this solve short, so the reference understated what a later
+                # solve costs: learn this one's pace, so that the cap truncates an outlier
+                # solve rather than every later one (cut-short steps do not count for the
+                # tol rule, and the fit would crawl).
+                first_iterations = _revised_reference(first_iterations, inner.n_iter,
+                                                      inner.residual_norm)
         except np.linalg.LinAlgError:
             inner = None
         step_length = np.nan

@@ -277,8 +277,26 @@ def _under_parametrized(n=600, m=16, seed=0):
     return X_tilde, W0, signs, np.tanh(2 * X_tilde[:, :1]) + noise
 
 
-def test_later_inner_solves_are_capped_at_twice_the_first():
-    from skgn._gauss_newton import _LATER_SOLVE_BUDGET
+def _caps(history, reference):
+    """Replay the later solves' caps from a history: ``ceil(2 ref ln(rtol) / ln(0.03))``,
+    the reference revised after each solve the cap cut short. Returns the caps and the
+    final reference."""
+    from skgn._gauss_newton import (INNER_RTOL_MAX, _LATER_SOLVE_BUDGET,
+                                    _revised_reference)
+
+    caps, rtol = [], INNER_RTOL_MAX
+    for record in history:
+        cap = int(np.ceil(_LATER_SOLVE_BUDGET * reference * np.log(rtol)
+                          / np.log(INNER_RTOL_MAX)))
+        caps.append(cap)
+        if record["inner_iterations"] >= cap and record["inner_residual"] > rtol:
+            reference = _revised_reference(reference, record["inner_iterations"],
+                                           record["inner_residual"])
+        rtol = record["inner_tol"]
+    return caps, reference
+
+
+def test_later_inner_solves_are_capped_and_the_cap_learns_their_pace():
     from skgn._preconditioners import NystromPreconditioner
 
     X_tilde, W0, signs, Y = _under_parametrized()
@@ -291,21 +309,40 @@ def test_later_inner_solves_are_capped_at_twice_the_first():
 
     full = fit(W0, 6)
     first = full.history[0]["inner_iterations"]
-    cap = int(np.ceil(_LATER_SOLVE_BUDGET * first))
+    caps, reference = _caps(full.history[1:], first)
     later = [h["inner_iterations"] for h in full.history[1:]]
-    # Uncapped, the later solves here take 53-124 iterations against the first's 30.
-    assert first > 0 and max(later) == cap
-    # A capped solve stops short of its tolerance; its iterate is still a descent step.
-    capped = [h for h in full.history[1:] if h["inner_iterations"] == cap]
-    assert all(h["inner_residual"] > 0.03 for h in capped)
+    # Uncapped, the later solves here take 53-124 iterations against the first's 30:
+    # the second is cut at twice the first.
+    assert first > 0 and caps[0] == 2 * first and later[0] == caps[0]
+    assert full.history[1]["inner_residual"] > 0.03
+    assert all(n <= cap for n, cap in zip(later, caps))
+    # The cut raised the reference to that solve's pace (at most doubling it), and a
+    # later solve ran past the first cap to its tolerance.
+    assert first < reference <= 2 * first and full.state.first_iterations == reference
+    assert any(n > caps[0] and h["inner_residual"] <= 0.03
+               for n, h in zip(later, full.history[1:]))
+    # Every iterate, cut short or not, is a descent step.
     assert all(h["accepted"] for h in full.history)
     assert np.all(np.diff(full.loss_curve) < 0)
-    assert full.state.first_iterations == first
-    # A warm start keeps the first solve's count: the continued fit caps at the same.
+    # A warm start continues from the reference the fit it continues learned.
     half = fit(W0, 3)
     rest = fit(half.params, 3, state=half.state)
-    assert rest.state.first_iterations == first
-    assert max(h["inner_iterations"] for h in rest.history) == cap
+    assert half.state.first_iterations > first
+    caps, reference = _caps(rest.history, half.state.first_iterations)
+    assert all(h["inner_iterations"] <= cap for h, cap in zip(rest.history, caps))
+    assert rest.state.first_iterations == reference
+
+
+@pytest.mark.parametrize("n_iter, residual, expected", [
+    (10, 0.03, 8.0),          # pace 10 at the tolerance: 10 / 2 = 5, never below 8
+    (12, 0.03**0.5, 12.0),    # half the digits in 12: pace 24, 24 / 2 = 12
+    (12, 0.9, 16.0),          # a slow pace, clipped to twice the reference
+    (12, 1.2, 16.0),          # no progress: doubled
+])
+def test_revised_reference_learns_the_pace_at_most_doubling(n_iter, residual, expected):
+    from skgn._gauss_newton import _revised_reference
+
+    assert _revised_reference(8.0, n_iter, residual) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("alpha, mu", [(0.0, 1e-2), (0.5, 0.3)])

@@ -138,9 +138,9 @@ def _revised_reference(reference, n_iter, residual):
         most doubling, since one residual (not monotone in CG) is a noisy pace, and
         doubled when the solve made no progress (``residual >= 1``).
     """
-    if residual >= 1.0:
-        return _LATER_SOLVE_BUDGET * reference
-    pace = n_iter * np.log(INNER_RTOL_MAX) / np.log(residual)
+    # Iterations to INNER_RTOL_MAX at this solve's pace; without progress, no bound.
+    pace = (n_iter * np.log(INNER_RTOL_MAX) / np.log(residual) if residual < 1.0
+            else np.inf)
     return float(np.clip(pace / _LATER_SOLVE_BUDGET, reference,
                          _LATER_SOLVE_BUDGET * reference))
 

@@ -432,7 +432,6 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         warm = p["warm_start"] and hasattr(self, "weights_")
         n, d = X.shape
         probe = (p["agop_rounds"] == "auto" and not warm and p["depth"] == 1
-                 and not _dask.is_dask_collection(X)
                  and "auto" in (p["alpha"], p["input_scale"])
                  and n >= _AGOP_ROWS_PER_ENTRY * d * (d + 1) // 2)
         # A fit that learns features after its first step starts over once.
@@ -834,10 +833,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             ``None`` when the network is constant (no gradient).
         """
         rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
+        # (np.asarray gathers the rows when X is a dask array.)
+        X_rows = np.asarray(X[rows])
         network = _trained_network(p["depth"], state, p["init_scale"], X.shape[1]
                                    + p["fit_intercept"])
-        G = _feature_gradients(network, W, X[rows], state.input_scale, p["fit_intercept"])
-        transform = agop_feature_map(gradient_outer_product(G, weights), X[rows], weights)
+        G = _feature_gradients(network, W, X_rows, state.input_scale, p["fit_intercept"])
+        transform = agop_feature_map(gradient_outer_product(G, weights), X_rows, weights)
         if transform is None:
             return None
         scores = np.array([np.max(self._select(p, X_at, Y, sample_weight, state.y_mean,
@@ -976,9 +977,10 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
           (about one more fit's time); otherwise it goes on, at the cost of the probe
           (about one selection on 250 rows). The two scores are ``agop_scores_``.
           ``'auto'`` learns no map with a numeric ``alpha`` and ``input_scale``,
-          with ``depth >= 2`` (the gradients would cost ``2 d`` forward passes), with
-          dask inputs, or with fewer than ``5 d (d + 1)`` rows (10 per entry of the
-          map, which is fitted to the rows it is scored on).
+          with ``depth >= 2`` (the gradients would cost ``2 d`` forward passes), or
+          with fewer than ``5 d (d + 1)`` rows (10 per entry of the map, which is
+          fitted to the rows it is scored on). From a dask ``X`` the probe's rows are
+          gathered from the chunks, and a kept map is applied lazily, chunk by chunk.
 
         In ``benchmarks/RESULTS.md`` the map pays on data with irrelevant features:
         Friedman #1 (5 of 10) and a ``make_classification`` set (10 of 20 informative);

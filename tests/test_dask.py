@@ -82,7 +82,8 @@ def test_distributed_jacobian_matches_the_in_memory_one(client, case):
 
 
 def test_fit_from_worker_chunks_matches_the_in_memory_fit(client, monkeypatch):
-    """Default path (alpha chosen in fit, CG + Nystrom): the same fit as in memory.
+    """Default path (alpha chosen in fit, the feature map learned from the first step,
+    CG + Nystrom): the same fit as in memory.
 
     1,200 rows and 1,536 = 256 x 6 parameters: the sample-space step.
     """
@@ -94,11 +95,14 @@ def test_fit_from_worker_chunks_matches_the_in_memory_fit(client, monkeypatch):
     X, y = _data()
     dX = _on_workers(client, X, 256)
     est = SketchedGNRegressor(n_neurons=256, random_state=0).fit(dX, y)
-    # Dask inputs learn no feature map (agop_rounds='auto'); the in-memory fit neither.
-    ref = SketchedGNRegressor(n_neurons=256, random_state=0, block_size=256,
-                              agop_rounds=0).fit(X, y)
+    ref = SketchedGNRegressor(n_neurons=256, random_state=0, block_size=256).fit(X, y)
     assert {h["solver"] for h in est.history_} == {"cg"}
     assert est.alpha_ == ref.alpha_ and est.n_iter_ == ref.n_iter_
+    # agop_rounds='auto' learns the map from the first step on the dask rows as in
+    # memory (it keeps it on these data, so both fits start over on X T).
+    assert ref.feature_transform_ is not None
+    assert_allclose(est.agop_scores_, ref.agop_scores_, rtol=1e-8)
+    assert_allclose(est.feature_transform_, ref.feature_transform_, rtol=1e-8)
     assert_allclose(est.weights_, ref.weights_, rtol=1e-8, atol=1e-12)
     pred = est.predict(dX)
     assert isinstance(pred, da.Array) and pred.chunks == ((256, 256, 256, 256, 176),)
@@ -125,7 +129,7 @@ def test_sub_sampled_curvature_rows_stay_on_the_workers(client, monkeypatch, row
     kw = {"n_neurons": 128, "random_state": 0, "curvature_rows": rows, "n_landmarks": 80,
           "max_iter": 1}
     est = SketchedGNRegressor(**kw).fit(_on_workers(client, X, 256), y)
-    ref = SketchedGNRegressor(block_size=256, agop_rounds=0, **kw).fit(X, y)
+    ref = SketchedGNRegressor(block_size=256, **kw).fit(X, y)
     assert est.curvature_rows_ == used and est.history_[0]["solver"] == "parameter_cg"
     assert est.history_[0]["inner_iterations"] == ref.history_[0]["inner_iterations"]
     assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
@@ -138,7 +142,7 @@ def test_exact_steps_match_the_unblocked_fit(client):
     kw = {"n_neurons": 64, "solver": "cholesky", "random_state": 0, "dtype": "float64"}
     sw = np.random.RandomState(2).uniform(0.5, 2.0, len(y))
     est = SketchedGNRegressor(**kw).fit(_on_workers(client, X, 250), y2, sample_weight=sw)
-    ref = SketchedGNRegressor(agop_rounds=0, **kw).fit(X, y2, sample_weight=sw)
+    ref = SketchedGNRegressor(**kw).fit(X, y2, sample_weight=sw)
     assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
     assert est.predict(_on_workers(client, X, 250)).shape == (600, 2)
 
@@ -152,7 +156,7 @@ def test_dataframe_input_records_feature_names(client):
     # 500 rows and 768 = 128 x 6 parameters: the sample-space step.
     est = SketchedGNRegressor(n_neurons=128, random_state=0).fit(dframe, dd.from_array(y))
     assert list(est.feature_names_in_) == list(frame.columns)
-    ref = SketchedGNRegressor(n_neurons=128, random_state=0, agop_rounds=0).fit(frame, y)
+    ref = SketchedGNRegressor(n_neurons=128, random_state=0).fit(frame, y)
     assert_allclose(est.predict(dframe).compute(), ref.predict(frame), rtol=1e-6)
     with pytest.raises(ValueError, match="feature names"):
         est.predict(dframe[list(frame.columns[::-1])])

@@ -179,9 +179,6 @@ def check_fit_params(p):
         unsupported.append(f"depth={p['depth']} (use depth=1)")
     if p["early_stopping"]:
         unsupported.append("early_stopping=True (use early_stopping=False)")
-    # ('auto' learns its map from rows gathered from the chunks.)
-    if p["agop_rounds"] not in (0, "auto"):
-        unsupported.append(f"agop_rounds={p['agop_rounds']} (use agop_rounds=0 or 'auto')")
     if p["activation"] == "shifted_relu" and p["pattern"] in ("indexed", "sparse"):
         unsupported.append(f"pattern={p['pattern']!r} (use pattern='dense' or 'auto')")
     if unsupported:

@@ -653,6 +653,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         inputs.
         """
         rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
+        # (np.asarray gathers the rows when X is a dask array.)
+        X_rows = np.asarray(X[rows])
         # A fresh estimator (not a clone): the user's callbacks see only this fit.
         inner = type(self)(**{**self.get_params(deep=False), "agop_rounds": 0,
                               "max_iter": 1, "warm_start": False, "early_stopping": False,
@@ -664,8 +666,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 inner.fit(X @ transform, y, sample_weight=sample_weight)
             # The gradients in x of f(x T) are T times those in the mapped inputs.
-            M = gradient_outer_product(inner._input_gradients(X[rows] @ transform), weights)
-            mapped = agop_feature_map(transform @ M @ transform.T, X[rows], weights)
+            M = gradient_outer_product(inner._input_gradients(X_rows @ transform), weights)
+            mapped = agop_feature_map(transform @ M @ transform.T, X_rows, weights)
             if mapped is None:
                 # A constant fit has no gradient: keep the map of the last round.
                 break
@@ -979,8 +981,10 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
           ``'auto'`` learns no map with a numeric ``alpha`` and ``input_scale``,
           with ``depth >= 2`` (the gradients would cost ``2 d`` forward passes), or
           with fewer than ``5 d (d + 1)`` rows (10 per entry of the map, which is
-          fitted to the rows it is scored on). From a dask ``X`` the probe's rows are
-          gathered from the chunks, and a kept map is applied lazily, chunk by chunk.
+          fitted to the rows it is scored on).
+
+        From a dask ``X`` the rows of the gradients are gathered from the chunks, and
+        the map is applied lazily, chunk by chunk.
 
         In ``benchmarks/RESULTS.md`` the map pays on data with irrelevant features:
         Friedman #1 (5 of 10) and a ``make_classification`` set (10 of 20 informative);

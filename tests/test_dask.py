@@ -147,6 +147,22 @@ def test_exact_steps_match_the_unblocked_fit(client):
     assert est.predict(_on_workers(client, X, 250)).shape == (600, 2)
 
 
+def test_agop_rounds_learn_the_in_memory_map(client, monkeypatch):
+    """agop_rounds=1 from dask rows: the one-step fit (itself on dask rows), the map
+    and the fit on the mapped chunks are the in-memory ones."""
+    import skgn._network
+
+    # Tiles of 256 rows at m = 64, the chunks' size: the same BLAS calls as in memory.
+    monkeypatch.setattr(skgn._network, "_TILE_PAIRS", 256 * 64)
+    X, y = _data(n=768)
+    kw = {"n_neurons": 64, "random_state": 0, "agop_rounds": 1}
+    est = SketchedGNRegressor(**kw).fit(_on_workers(client, X, 256), y)
+    ref = SketchedGNRegressor(block_size=256, **kw).fit(X, y)
+    assert not np.allclose(ref.feature_transform_, np.eye(X.shape[1]))
+    assert_allclose(est.feature_transform_, ref.feature_transform_, rtol=1e-8)
+    assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
+
+
 def test_dataframe_input_records_feature_names(client):
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
@@ -177,8 +193,6 @@ def test_bad_dask_input_gets_clear_errors(client):
             _on_workers(client, X, 100), y)
     with pytest.raises(ValueError, match="depth=2"):
         SketchedGNRegressor(n_neurons=16, depth=2).fit(_on_workers(client, X, 100), y)
-    with pytest.raises(ValueError, match="agop_rounds=1"):
-        SketchedGNRegressor(n_neurons=16, agop_rounds=1).fit(_on_workers(client, X, 100), y)
     est = SketchedGNRegressor(n_neurons=16, random_state=0).fit(_on_workers(client, X, 100), y)
     with pytest.raises(ValueError, match="expecting 5 features"):
         est.predict(_on_workers(client, X[:, :4], 100))

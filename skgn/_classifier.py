@@ -162,7 +162,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     curvature_rows_ : int
         Rows the curvature of the Gauss-Newton steps came from.
     n_landmarks_ : int
-        The Nystrom landmark count (``n_landmarks`` resolved).
+        The Nystrom landmark count (``n_landmarks`` resolved), that of the first
+        step; where the later inner solves outrun it the fit doubles it (each step's
+        count is ``history_``'s ``landmarks``).
     alphas_, input_scales_, selection_scores_
         The candidates and their leave-one-out scores.
     weights_, initial_weights_, output_signs_ : ndarray

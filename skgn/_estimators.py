@@ -1027,7 +1027,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         kernel's spectrum that the choice of ``alpha`` computed anyway (predicted inner
         iterations against the Nystrom fit's flops), and takes the cheapest; without that
         spectrum (``alpha`` and ``input_scale`` both given) it means 500. The value used
-        is ``n_landmarks_``.
+        is ``n_landmarks_``. Either way, a later inner solve that the truncated-Newton
+        cap cuts short at twice its reference pace or more doubles the landmarks (up to
+        1000) for the next step: the count was priced for a first step.
     dtype : {'auto', numpy.float64, numpy.float32}, default='auto'
         Precision of the ``n x m`` work: the pre-activations, the Jacobian products of the
         iterative solvers and the Nystrom columns. ``'auto'`` means float32 for a two-layer
@@ -1189,7 +1191,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         were solved in parameter space shows in ``history_`` (solver
         ``'parameter_cg'``).
     n_landmarks_ : int
-        The Nystrom landmark count (``n_landmarks`` resolved).
+        The Nystrom landmark count (``n_landmarks`` resolved), that of the first
+        step; where the later inner solves outrun it the fit doubles it (each step's
+        count is ``history_``'s ``landmarks``).
     alphas_, input_scales_ : ndarray
         The candidates scored (one value each for a parameter given as a number).
     selection_scores_ : ndarray of shape (n_input_scales, n_alphas) or None

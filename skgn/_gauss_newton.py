@@ -21,6 +21,7 @@ assembled from named pieces: :class:`NielsenDamping` (the damping rule),
 (inexact Newton) and :class:`StepRecord` (one row of the history).
 """
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -44,6 +45,8 @@ _STEP_LENGTHS = (1.0, 0.5, 0.25)
 # A later inner solve stops after this many times the first solve's iterations, or a
 # cut-short solve's pace (see gauss_newton's inner_max_iter and _revised_reference).
 _LATER_SOLVE_BUDGET = 2.0
+# Landmarks a Nystrom preconditioner grows to at most (the cost model's largest count).
+_MAX_LANDMARKS = 1000
 
 
 @dataclass
@@ -251,6 +254,25 @@ class PreconditionerCache:
         self._stale = self._refit_always = True
         return self.get(J, lam)[0]
 
+    def grow(self):
+        """Double the preconditioner's landmarks (at most ``_MAX_LANDMARKS``), to be
+        refitted by the next :meth:`get`.
+
+        The preconditioner is copied first: the caller's object is not changed.
+
+        Returns
+        -------
+        grown : bool
+            ``False`` for a preconditioner without landmarks or at the limit.
+        """
+        k = getattr(self.preconditioner, "n_landmarks", None)
+        if k is None or k >= _MAX_LANDMARKS:
+            return False
+        self.preconditioner = copy.copy(self.preconditioner)
+        self.preconditioner.n_landmarks = min(2 * int(k), _MAX_LANDMARKS)
+        self._stale = True
+        return True
+
     def record(self, n_iter):
         """Record an inner solve's iterations; mark the preconditioner stale if degraded."""
         if self._baseline is None:
@@ -281,6 +303,9 @@ class StepRecord:
         Names of the inner solver and preconditioner.
     preconditioner_fitted : bool
         Whether the preconditioner was fitted at this step rather than reused.
+    landmarks : int or None
+        The Nystrom preconditioner's landmark count at this step (``None`` for the
+        other preconditioners); it doubles when the later solves outrun it.
     inner_iterations : int
         Iterations of the inner solve (0 for the direct solver).
     inner_residual : float
@@ -305,6 +330,7 @@ class StepRecord:
     solver: str
     preconditioner: str
     preconditioner_fitted: bool
+    landmarks: int
     inner_iterations: int
     inner_residual: float
     inner_tol: float
@@ -635,7 +661,7 @@ def gauss_newton(
         # squared error the first and last terms cancel (the offset is exactly 0).
         model_offset = (0.0 if terms.curvature is None
                         else terms.value - 0.5 * weighted_residual @ weighted_residual)
-        fitted_now, inner = False, None
+        fitted_now, inner, landmarks = False, None, None
         cap = inner_max_iter
         if first_iterations:
             # Later solves chase the residual left in the preconditioner's tail, where an
@@ -651,6 +677,7 @@ def gauss_newton(
         system = J if C is None else C
         try:
             precond, fitted_now = cache.get(system, alpha + damping.mu)
+            landmarks = getattr(precond, "n_landmarks", None)
             budget = cap if fitted_now else cache.budget(cap)
             delta, inner = gauss_newton_step(
                 J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
@@ -679,8 +706,15 @@ def gauss_newton(
                 # solve costs: learn this one's pace, so that the cap truncates an outlier
                 # solve rather than every later one (cut-short steps do not count for the
                 # tol rule, and the fit would crawl).
-                first_iterations = _revised_reference(first_iterations, inner.n_iter,
-                                                      inner.residual_norm)
+                revised = _revised_reference(first_iterations, inner.n_iter,
+                                             inner.residual_norm)
+                if revised >= 2 * first_iterations:
+                    # At twice the pace or more (the revision's clip), the later solves
+                    # outrun what the preconditioner was priced for (a first step whose
+                    # right-hand side lies in its head): double its landmarks, refitted
+                    # at the next step.
+                    cache.grow()
+                first_iterations = revised
         except np.linalg.LinAlgError:
             inner = None
         step_length = np.nan
@@ -732,6 +766,7 @@ def gauss_newton(
             solver=name,
             preconditioner="none" if inner is None else inner.preconditioner,
             preconditioner_fitted=fitted_now,
+            landmarks=landmarks,
             inner_iterations=0 if inner is None else inner.n_iter,
             inner_residual=np.nan if inner is None else inner.residual_norm,
             inner_tol=np.nan if name == "cholesky" else inner_rtol,

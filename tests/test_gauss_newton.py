@@ -236,6 +236,28 @@ def test_preconditioner_cache_budget_and_refit_rule():
         cache.record(9)
 
 
+def test_preconditioner_cache_grows_a_copy_up_to_the_limit():
+    from skgn._gauss_newton import _MAX_LANDMARKS, PreconditionerCache
+    from skgn._preconditioners import NystromPreconditioner
+
+    X_tilde, W, _, signs, _, _ = _problem(n=120, d=4, m=16)
+    J = TwoLayerReLU(signs).jacobian(W, X_tilde)
+    pre = NystromPreconditioner(n_landmarks=300, random_state=0)
+    cache = PreconditionerCache(pre)
+    cache.get(J, 1.0)
+    cache.record(10)
+    assert cache.grow() and cache.preconditioner.n_landmarks == 600
+    # The caller's preconditioner is not changed; the grown one is refitted next.
+    assert pre.n_landmarks == 300
+    grown, fitted_now = cache.get(J, 1.0)
+    # (At most n = 120 landmarks are drawn.)
+    assert fitted_now and grown is cache.preconditioner and len(grown.landmarks_) == 120
+    assert cache.grow() and cache.preconditioner.n_landmarks == _MAX_LANDMARKS
+    assert not cache.grow() and cache.preconditioner.n_landmarks == _MAX_LANDMARKS
+    # Without landmarks there is nothing to grow.
+    assert not PreconditionerCache(_CountingPreconditioner()).grow()
+
+
 def test_preconditioner_cache_without_budget_never_caps():
     from skgn._gauss_newton import PreconditionerCache
 
@@ -318,7 +340,10 @@ def test_later_inner_solves_are_capped_and_the_cap_learns_their_pace():
     assert all(n <= cap for n, cap in zip(later, caps))
     # The cut raised the reference to that solve's pace (at most doubling it), and a
     # later solve ran past the first cap to its tolerance.
-    assert first < reference <= 2 * first and full.state.first_iterations == reference
+    assert first < reference and full.state.first_iterations == reference
+    # A cut at the doubling (the second solve's) doubled the landmarks for the next step.
+    assert [h["landmarks"] for h in full.history[:3]] == [20, 20, 40]
+    assert full.history[2]["preconditioner_fitted"]
     assert any(n > caps[0] and h["inner_residual"] <= 0.03
                for n, h in zip(later, full.history[1:]))
     # Every iterate, cut short or not, is a descent step.

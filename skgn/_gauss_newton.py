@@ -545,7 +545,10 @@ def gauss_newton(
         raises the reference to its own pace (at most doubling it): the first solve
         can understate every later one (a right-hand side in the preconditioner's head,
         a damping that then decays), and a cap that cut them all short would leave the
-        fit crawling on steps that never count.
+        fit crawling on steps that never count. A cut at the doubling also doubles a
+        Nystrom preconditioner's landmarks for the next step (on a copy, at most
+        ``_MAX_LANDMARKS``; :meth:`PreconditionerCache.grow`): they were priced for a
+        first step.
     refit_iterations : int, default=None
         Inner iterations worth one fit of the preconditioner: a solve on a reused
         preconditioner that needs more is stopped, the preconditioner refitted and the

@@ -304,8 +304,9 @@ class StepRecord:
     preconditioner_fitted : bool
         Whether the preconditioner was fitted at this step rather than reused.
     landmarks : int or None
-        The Nystrom preconditioner's landmark count at this step (``None`` for the
-        other preconditioners); it doubles when the later solves outrun it.
+        The Nystrom preconditioner's ``n_landmarks`` at this step (it draws at most
+        its rows; ``None`` for the other preconditioners); it doubles when the later
+        solves outrun it.
     inner_iterations : int
         Iterations of the inner solve (0 for the direct solver).
     inner_residual : float
@@ -711,7 +712,7 @@ def gauss_newton(
                 # tol rule, and the fit would crawl).
                 revised = _revised_reference(first_iterations, inner.n_iter,
                                              inner.residual_norm)
-                if revised >= 2 * first_iterations:
+                if revised >= _LATER_SOLVE_BUDGET * first_iterations:
                     # At twice the pace or more (the revision's clip), the later solves
                     # outrun what the preconditioner was priced for (a first step whose
                     # right-hand side lies in its head): double its landmarks, refitted

@@ -360,12 +360,15 @@ def _network_inputs(X, input_scale, fit_intercept):
     return add_bias_feature(X, fit_intercept, bias=1.0 / input_scale)
 
 
-def _agop_rows(n, sample_weight, seed):
-    """The rows an average gradient outer product is taken over (all up to
-    ``_AGOP_ROWS``, else a uniform sample) and their weights."""
+def _agop_rows(X, sample_weight, seed):
+    """The rows of ``X`` an average gradient outer product is taken over (all up to
+    ``_AGOP_ROWS``, else a uniform sample), as an ndarray (gathered from the chunks of a
+    dask array), and their weights."""
+    n = X.shape[0]
     rows = (np.arange(n) if n <= _AGOP_ROWS else np.sort(
         np.random.RandomState(seed).choice(n, _AGOP_ROWS, replace=False)))
-    return rows, np.ones(len(rows)) if sample_weight is None else sample_weight[rows]
+    weights = np.ones(len(rows)) if sample_weight is None else sample_weight[rows]
+    return np.asarray(X[rows]), weights
 
 
 def _feature_gradients(network, W, X, input_scale, fit_intercept):
@@ -652,9 +655,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         scaled so that the mapped rows keep the mean squared norm ``d`` of standardized
         inputs.
         """
-        rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
-        # (np.asarray gathers the rows when X is a dask array.)
-        X_rows = np.asarray(X[rows])
+        X_rows, weights = _agop_rows(X, sample_weight, seed)
         # A fresh estimator (not a clone): the user's callbacks see only this fit.
         inner = type(self)(**{**self.get_params(deep=False), "agop_rounds": 0,
                               "max_iter": 1, "warm_start": False, "early_stopping": False,
@@ -834,9 +835,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         learned : LearnedFeatures or None
             ``None`` when the network is constant (no gradient).
         """
-        rows, weights = _agop_rows(X.shape[0], sample_weight, seed)
-        # (np.asarray gathers the rows when X is a dask array.)
-        X_rows = np.asarray(X[rows])
+        X_rows, weights = _agop_rows(X, sample_weight, seed)
         network = _trained_network(p["depth"], state, p["init_scale"], X.shape[1]
                                    + p["fit_intercept"])
         G = _feature_gradients(network, W, X_rows, state.input_scale, p["fit_intercept"])

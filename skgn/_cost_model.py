@@ -388,3 +388,33 @@ def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_siz
         f"{budget / 2**30:.1f} GiB budget ({source}); {advice}. "
         "Or leave solver='auto' and preconditioner='auto', or raise max_memory."
     )
+
+
+def landmark_limit(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
+                   memory=None, block_rows=None):
+    """The most landmarks a Nystrom preconditioner may grow to during a fit.
+
+    The Gauss-Newton loop doubles the landmarks when later solves outrun the first
+    step's preconditioner (:meth:`~skgn._gauss_newton.PreconditionerCache.grow`). The
+    limit is the largest count of the landmark grid (at most ``1000``, the largest
+    count :func:`nystrom_landmarks` prices) whose :func:`peak_bytes` fits the memory
+    budget, the one :func:`check_memory` enforces.
+
+    Parameters
+    ----------
+    solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size, block_rows
+        As in :func:`peak_bytes`.
+    memory : float, default=None
+        Budget in bytes; ``None`` means :func:`available_memory`.
+
+    Returns
+    -------
+    k : int
+        The limit; ``0`` when no count of the grid fits (no growth).
+    """
+    budget = available_memory() if memory is None else memory
+    sizes = (n_rows, n_neurons, n_inputs, sketch_size)
+    fitting = [k for k in _LANDMARK_GRID
+               if peak_bytes(solver, preconditioner, *sizes, k, block_rows=block_rows)
+               <= budget]
+    return max(fitting, default=0)

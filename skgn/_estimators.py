@@ -19,8 +19,8 @@ from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
-from ._cost_model import (check_memory, nystrom_iterations, nystrom_landmarks,
-                          refit_iterations, resolve_paths)
+from ._cost_model import (check_memory, landmark_limit, nystrom_iterations,
+                          nystrom_landmarks, refit_iterations, resolve_paths)
 from ._features import (LearnedFeatures, agop_feature_map, finite_difference_gradients,
                         gradient_outer_product)
 from ._fit_state import FitState, target_scaling
@@ -612,6 +612,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                     tol=p["tol"], refit_iterations=refit_iterations(
                         "parameter_nystrom" if curvature_rows is not None else preconditioner,
                         *sizes, fit_rows=fit_samples and fit_samples * Y.shape[1]),
+                    max_landmarks=landmark_limit(solver, preconditioner, *sizes[:4],
+                                                 memory=memory, block_rows=blocked),
                     curvature_rows=curvature_rows, state=state.lm_state, monitor=monitor,
                 )
         finally:
@@ -1028,7 +1030,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         spectrum (``alpha`` and ``input_scale`` both given) it means 500. The value used
         is ``n_landmarks_``. Either way, a later inner solve that the truncated-Newton
         cap cuts short at twice its reference pace or more doubles the landmarks (up to
-        1000) for the next step: the count was priced for a first step.
+        1000, and no more than ``max_memory`` holds) for the next step: the count was
+        priced for a first step.
     dtype : {'auto', numpy.float64, numpy.float32}, default='auto'
         Precision of the ``n x m`` work: the pre-activations, the Jacobian products of the
         iterative solvers and the Nystrom columns. ``'auto'`` means float32 for a two-layer
@@ -1086,9 +1089,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Memory budget in MiB of one Gauss-Newton step (the cost model's peak: pattern,
         Gram or normal matrix, preconditioner, sketch): ``solver='auto'`` never picks a
         path above it, and an explicit path above it is refused before anything is
-        allocated. ``None``: half the machine's physical memory, a fixed budget, so
-        that the chosen path (and the fit) does not depend on what other processes hold
-        at the moment.
+        allocated; the Nystrom landmarks grow during the fit only as far as it holds.
+        ``None``: half the machine's physical memory, a fixed budget, so that the chosen
+        path (and the fit) does not depend on what other processes hold at the moment.
     max_iter : int, default=100
         Maximum number of Gauss-Newton steps (accepted or rejected).
     tol : float, default=3e-3

@@ -45,8 +45,6 @@ _STEP_LENGTHS = (1.0, 0.5, 0.25)
 # A later inner solve stops after this many times the first solve's iterations, or a
 # cut-short solve's pace (see gauss_newton's inner_max_iter and _revised_reference).
 _LATER_SOLVE_BUDGET = 2.0
-# Landmarks a Nystrom preconditioner grows to at most (the cost model's largest count).
-_MAX_LANDMARKS = 1000
 
 
 @dataclass
@@ -195,11 +193,16 @@ class PreconditionerCache:
         Whether ``1.5 x + 5`` iterations mark the preconditioner stale. ``False`` leaves
         refits to the budget alone (a preconditioner that costs hundreds of iterations
         to fit and a few to use).
+    max_landmarks : int, default=None
+        Landmarks :meth:`grow` may double a Nystrom preconditioner's to, at most (the
+        caller's memory budget); ``None`` never grows them.
     """
 
-    def __init__(self, preconditioner, refit_iterations=None, refit_on_growth=True):
+    def __init__(self, preconditioner, refit_iterations=None, refit_on_growth=True,
+                 max_landmarks=None):
         self.preconditioner = preconditioner
         self.refit_iterations = refit_iterations
+        self.max_landmarks = max_landmarks
         self.refit_on_growth = refit_on_growth
         self._stale = True
         self._baseline = None
@@ -255,7 +258,7 @@ class PreconditionerCache:
         return self.get(J, lam)[0]
 
     def grow(self):
-        """Double the preconditioner's landmarks (at most ``_MAX_LANDMARKS``), to be
+        """Double the preconditioner's landmarks (at most ``max_landmarks``), to be
         refitted by the next :meth:`get`.
 
         The preconditioner is copied first: the caller's object is not changed.
@@ -266,10 +269,10 @@ class PreconditionerCache:
             ``False`` for a preconditioner without landmarks or at the limit.
         """
         k = getattr(self.preconditioner, "n_landmarks", None)
-        if k is None or k >= _MAX_LANDMARKS:
+        if k is None or self.max_landmarks is None or k >= self.max_landmarks:
             return False
         self.preconditioner = copy.copy(self.preconditioner)
-        self.preconditioner.n_landmarks = min(2 * int(k), _MAX_LANDMARKS)
+        self.preconditioner.n_landmarks = min(2 * int(k), self.max_landmarks)
         self._stale = True
         return True
 
@@ -489,6 +492,7 @@ def gauss_newton(
     tol=1e-6,
     inner_max_iter=None,
     refit_iterations=None,
+    max_landmarks=None,
     curvature_rows=None,
     state=None,
     monitor=None,
@@ -548,12 +552,16 @@ def gauss_newton(
         a damping that then decays), and a cap that cut them all short would leave the
         fit crawling on steps that never count. A cut at the doubling also doubles a
         Nystrom preconditioner's landmarks for the next step (on a copy, at most
-        ``_MAX_LANDMARKS``; :meth:`PreconditionerCache.grow`): they were priced for a
+        ``max_landmarks``; :meth:`PreconditionerCache.grow`): they were priced for a
         first step.
     refit_iterations : int, default=None
         Inner iterations worth one fit of the preconditioner: a solve on a reused
         preconditioner that needs more is stopped, the preconditioner refitted and the
         solve continued from its iterate (:class:`PreconditionerCache`).
+    max_landmarks : int, default=None
+        Landmarks a Nystrom preconditioner may grow to when later solves outrun it (see
+        ``inner_max_iter``); the estimators pass the most their memory budget holds
+        (:func:`~skgn._cost_model.landmark_limit`). ``None`` keeps its count.
     curvature_rows : ndarray of int, default=None
         Sorted rows the curvature ``J^T J`` is estimated from (sub-sampled Newton,
         Roosta-Khorasani and Mahoney 2019; Pilanci and Wainwright 2017): every step uses
@@ -590,7 +598,8 @@ def gauss_newton(
     # The sub-sampled step's preconditioner is refitted only when a solve on it has
     # spent a refit's worth of iterations.
     cache = PreconditionerCache(preconditioner, refit_iterations,
-                                refit_on_growth=curvature_rows is None)
+                                refit_on_growth=curvature_rows is None,
+                                max_landmarks=max_landmarks)
 
     def evaluate(W_at):
         terms = loss.evaluate(network.predict(W_at, X_tilde), Y, sample_weight)

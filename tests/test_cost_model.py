@@ -130,3 +130,22 @@ def test_parameter_space_landmarks_price_the_transposed_product():
     assert chosen == min(_LANDMARK_GRID, key=lambda k: _model_flops(
         k, mu, N, m, d, alpha, rtol, parameter_space=True))
     assert chosen < nystrom_landmarks(mu, N, m, d, alpha, rtol=rtol)
+
+
+def test_landmark_limit_is_the_most_landmarks_the_memory_budget_holds():
+    """The growth's limit: the largest priced count whose peak memory fits ``memory``,
+    the budget :func:`check_memory` enforces; the largest priced count without one."""
+    from skgn._cost_model import _LANDMARK_GRID, check_memory, landmark_limit, peak_bytes
+
+    sizes = (100_000, 1024, 21, 3.0)
+    assert landmark_limit("cg", "nystrom", *sizes, memory=np.inf) == max(_LANDMARK_GRID)
+    # A budget that holds 300 landmarks and not 400, with a bit-packed pattern.
+    blocked = 4096
+    memory = peak_bytes("cg", "nystrom", *sizes, 350, block_rows=blocked)
+    limit = landmark_limit("cg", "nystrom", *sizes, memory=memory, block_rows=blocked)
+    assert limit == 300
+    check_memory("cg", "nystrom", *sizes, limit, memory=memory, block_rows=blocked)
+    with pytest.raises(ValueError, match="max_memory"):
+        check_memory("cg", "nystrom", *sizes, 400, memory=memory, block_rows=blocked)
+    # A budget that holds no count of the grid: no growth.
+    assert landmark_limit("cg", "nystrom", *sizes, memory=1.0) == 0

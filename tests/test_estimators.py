@@ -351,6 +351,14 @@ def test_fewer_rows_than_parameters_stop_in_few_steps():
     assert max(h["landmarks"] for h in reg.history_) > reg.n_landmarks_
     assert reg.n_iter_ <= 8 and reg.converged_
     assert reg.score(X[4500:], y[4500:]) > 0.96
+    # The landmarks grow only as far as the memory budget holds: a max_memory between
+    # the peak memory at 50 and at 100 landmarks stops them at 50.
+    from skgn._cost_model import peak_bytes
+
+    memory = peak_bytes("cg", "nystrom", 4500, 1024, 11, 3.0, 75) / 2**20
+    capped = SketchedGNRegressor(max_memory=memory, random_state=0).fit(X[:4500], y[:4500])
+    assert capped.history_[0]["solver"] == "parameter_cg"
+    assert max(h["landmarks"] for h in capped.history_) == 50
 
 
 @pytest.mark.parametrize(

@@ -237,13 +237,15 @@ def test_preconditioner_cache_budget_and_refit_rule():
 
 
 def test_preconditioner_cache_grows_a_copy_up_to_the_limit():
-    from skgn._gauss_newton import _MAX_LANDMARKS, PreconditionerCache
+    from skgn._gauss_newton import PreconditionerCache
     from skgn._preconditioners import NystromPreconditioner
 
     X_tilde, W, _, signs, _, _ = _problem(n=120, d=4, m=16)
     J = TwoLayerReLU(signs).jacobian(W, X_tilde)
     pre = NystromPreconditioner(n_landmarks=300, random_state=0)
-    cache = PreconditionerCache(pre)
+    # Without a limit the landmarks never grow.
+    assert not PreconditionerCache(pre).grow()
+    cache = PreconditionerCache(pre, max_landmarks=1000)
     cache.get(J, 1.0)
     cache.record(10)
     assert cache.grow() and cache.preconditioner.n_landmarks == 600
@@ -252,10 +254,11 @@ def test_preconditioner_cache_grows_a_copy_up_to_the_limit():
     grown, fitted_now = cache.get(J, 1.0)
     # (At most n = 120 landmarks are drawn.)
     assert fitted_now and grown is cache.preconditioner and len(grown.landmarks_) == 120
-    assert cache.grow() and cache.preconditioner.n_landmarks == _MAX_LANDMARKS
-    assert not cache.grow() and cache.preconditioner.n_landmarks == _MAX_LANDMARKS
+    # The last doubling stops at the limit, and the limit stops the next.
+    assert cache.grow() and cache.preconditioner.n_landmarks == 1000
+    assert not cache.grow() and cache.preconditioner.n_landmarks == 1000
     # Without landmarks there is nothing to grow.
-    assert not PreconditionerCache(_CountingPreconditioner()).grow()
+    assert not PreconditionerCache(_CountingPreconditioner(), max_landmarks=1000).grow()
 
 
 def test_preconditioner_cache_without_budget_never_caps():
@@ -326,6 +329,7 @@ def test_later_inner_solves_are_capped_and_the_cap_learns_their_pace():
     def fit(W, max_iter, state=None):
         return gauss_newton(TwoLayerReLU(signs), W, W0, X_tilde, Y, alpha=1e-2,
                             max_iter=max_iter, tol=0.0, solve=solve_cg, state=state,
+                            max_landmarks=1000,
                             preconditioner=NystromPreconditioner(n_landmarks=20,
                                                                  random_state=0))
 

@@ -26,6 +26,7 @@ import sklearn
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import bench_busy  # noqa: E402
 import bench_e2e  # noqa: E402
 import bench_float32  # noqa: E402
 import bench_paths  # noqa: E402
@@ -39,6 +40,7 @@ import bench_sparse  # noqa: E402
 SECTIONS = [
     ("End-to-end: skgn against MLPRegressor, KernelRidge and HistGradientBoosting", bench_e2e, "e2e.md",
      ["loss_vs_time.png"]),
+    ("A fit beside a busy process", bench_busy, "busy.md", []),
     ("Per-step time and peak memory of each solver path, against n and m", bench_paths,
      "paths.md", ["step_time.png"]),
     ("Inner iterations against the condition number; Jacobian products against GEMM",

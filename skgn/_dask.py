@@ -246,6 +246,19 @@ def _rmatmat_chunk(X, bits, Z, signs, scale, block_rows):
                        for b in _blocks(len(X), block_rows))
 
 
+def _normal_chunk(X, bits, weights, signs, Vs, signed, scale, block_rows):
+    m = signs.shape[0]
+
+    def block(b):
+        # J_b^T diag(s_b^2) (J_b V), both products on the block's unpacked pattern.
+        D = unpack_rows(bits, b, m, X.dtype)
+        JV = matmat_rows(D, scale, X[b], None if weights is None else weights[b]**2,
+                         signs, Vs, signed)
+        return rmatmat_rows(D, scale, X[b], JV, signs)
+
+    return ordered_sum(block(b) for b in _blocks(len(X), block_rows))
+
+
 def _counts_chunk(X, bits, weights, X_columns, weights_columns, E, signs, block_rows):
     X = np.asarray(X, dtype=np.float64)
     m = signs.shape[0]
@@ -442,9 +455,31 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
     capabilities = frozenset({"gram", "gram_columns", "squared_row_norms"})
 
     def normal_matmat(self, V):
-        """``J^T (J V)``, a pass over the chunks for each product (not the parent's fused
-        per-tile form, which would need each worker to run both products on its chunk)."""
-        return self.rmatmat(self.matmat(V))
+        """The normal product ``J^T J V`` in one pass over the chunks.
+
+        Each worker runs both products on each of its chunks' blocks, ``J_b^T diag(s_b^2)
+        (J_b V)`` while the block's unpacked pattern is in cache, and returns the chunk's
+        part; the client adds the parts in chunk order. One round trip per product
+        instead of two, and ``J V`` never leaves the workers (8 chunks on 2 one-thread
+        worker processes, ``m = 2048``, ``d~ = 21``, float32: 67 ms against 99 ms for
+        ``J^T (J V)`` at 10,000 rows, 445 ms against 560 ms at 100,000).
+
+        Parameters
+        ----------
+        V : ndarray of shape (m * d~, p)
+
+        Returns
+        -------
+        out : ndarray of shape (m * d~, p)
+        """
+        d, m, p = self.n_inputs, self.n_neurons, V.shape[1]
+        Vs, signed = self._right_operands(V)
+        parts = self.rows.gather(_normal_chunk, self.bits, self._weights_c,
+                                 signs=self.signs, Vs=Vs, signed=signed, scale=self._scale,
+                                 block_rows=self.block_rows)
+        self._report()
+        out = ordered_sum(parts)
+        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
     def __init__(self, W, rows, signs, row_weights=None, dtype=np.float64, threshold=0.0,
                  block_rows=None, on_rows=None):

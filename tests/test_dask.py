@@ -67,6 +67,9 @@ def test_distributed_jacobian_matches_the_in_memory_one(client, case):
     Z = rng.standard_normal((J.shape[0], 2))
     assert_allclose(J.matmat(V), ref.matmat(V), **tol)
     assert_allclose(J.rmatmat(Z), ref.rmatmat(Z), **tol)
+    # The fused normal product: J^T diag(s^2) J V, each chunk's part on its worker.
+    assert_allclose(J.normal_matmat(V), ref.normal_matmat(V), **tol)
+    assert_allclose(J.normal_matmat(V), ref.rmatmat(ref.matmat(V)), **tol)
     columns = np.array([5, 0, (k - 1) * n + 47, 5, k * n - 1])
     assert_allclose(J.gram_columns(columns), ref.gram_columns(columns), rtol=1e-12)
     assert_allclose(J.squared_row_norms(), ref.squared_row_norms(), rtol=1e-12)

@@ -266,7 +266,8 @@ class PreconditionerCache:
         Returns
         -------
         grown : bool
-            ``False`` for a preconditioner without landmarks or at the limit.
+            ``False`` for a preconditioner without landmarks, without a limit
+            (``max_landmarks=None``) or at it.
         """
         k = getattr(self.preconditioner, "n_landmarks", None)
         if k is None or self.max_landmarks is None or k >= self.max_landmarks:

@@ -472,14 +472,8 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
         -------
         out : ndarray of shape (m * d~, p)
         """
-        d, m, p = self.n_inputs, self.n_neurons, V.shape[1]
         Vs, signed = self._right_operands(V)
-        parts = self.rows.gather(_normal_chunk, self.bits, self._weights_c,
-                                 signs=self.signs, Vs=Vs, signed=signed, scale=self._scale,
-                                 block_rows=self.block_rows)
-        self._report()
-        out = ordered_sum(parts)
-        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
+        return self._parameter_sum(_normal_chunk, self._weights_c, Vs=Vs, signed=signed)
 
     def __init__(self, W, rows, signs, row_weights=None, dtype=np.float64, threshold=0.0,
                  block_rows=None, on_rows=None):
@@ -502,15 +496,18 @@ class DistributedReLUJacobian(BlockedReLUJacobian):
         return np.asarray(out.reshape(k * n, p), dtype=np.float64)
 
     def _rmatmat(self, Z):
-        d, m, p = self.n_inputs, self.n_neurons, Z.shape[1]
-        parts = self.rows.gather(_rmatmat_chunk, self.bits,
-                                 self.rows.split(self._weighted_outputs(Z), axis=1),
-                                 signs=self.signs, scale=self._scale,
-                                 block_rows=self.block_rows)
+        return self._parameter_sum(_rmatmat_chunk,
+                                   self.rows.split(self._weighted_outputs(Z), axis=1))
+
+    def _parameter_sum(self, func, per_chunk, **shared):
+        """``func`` on every chunk with its pattern and ``per_chunk`` part; the chunks'
+        ``(m, d~, p)`` parts added on the client in chunk order (``J^T z = sum_c J_c^T
+        z_c``), as an ``(m d~, p)`` float64 array."""
+        parts = self.rows.gather(func, self.bits, per_chunk, signs=self.signs,
+                                 scale=self._scale, block_rows=self.block_rows, **shared)
         self._report()
-        # J^T z = sum of the chunks' parts, added in chunk order.
         out = ordered_sum(parts)
-        return np.asarray(out.reshape(m * d, p), dtype=np.float64)
+        return np.asarray(out.reshape(-1, out.shape[2]), dtype=np.float64)
 
     def _gram_columns_counts(self, columns):
         n, k = self.n_samples, self.n_outputs

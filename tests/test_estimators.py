@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skgn import InvalidParameterError, SketchedGNRegressor
-from skgn._cost_model import resolve_paths
+from skgn._cost_model import peak_bytes, resolve_paths
 from skgn._kernels import ntk
 from skgn._network import CenteredNetwork, TwoLayerReLU, add_bias_feature
 
@@ -353,8 +353,6 @@ def test_fewer_rows_than_parameters_stop_in_few_steps():
     assert reg.score(X[4500:], y[4500:]) > 0.96
     # The landmarks grow only as far as the memory budget holds: a max_memory between
     # the peak memory at 50 and at 100 landmarks stops them at 50.
-    from skgn._cost_model import peak_bytes
-
     memory = peak_bytes("cg", "nystrom", 4500, 1024, 11, 3.0, 75) / 2**20
     capped = SketchedGNRegressor(max_memory=memory, random_state=0).fit(X[:4500], y[:4500])
     assert capped.history_[0]["solver"] == "parameter_cg"

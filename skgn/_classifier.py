@@ -11,12 +11,12 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._estimators import _SketchedGNBase
 from ._monitor import with_callbacks
 from ._losses import LogLoss, SoftmaxLoss
-from ._validation import check_sample_weight, check_squared_norms
+from ._validation import check_sample_weight, check_squared_norms, validate_input
 
 # alpha='auto' candidates, two decades below the regressor's: the selection's proxy
 # (squared error on one-hot labels) has unit curvature where the log-loss has
@@ -290,8 +290,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; standardized features work best.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; standardized features work best. A sparse matrix is
+            densified (the products are dense whatever its sparsity).
         y : array-like of shape (n_samples,)
             Class labels (strings or integers).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -303,7 +304,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
             The fitted estimator.
         """
         p = self._validate_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X, y = validate_input(self, X, y, ensure_min_samples=2)
         check_classification_targets(y)
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         check_squared_norms(X)
@@ -335,8 +336,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples (a sparse matrix is densified).
 
         Returns
         -------
@@ -344,7 +345,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
             For two classes the logit of ``classes_[1]``; else one logit per class.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_input(self, X, reset=False)
         decision = self._decision(X)
         return decision[:, 0] if decision.shape[1] == 1 else decision
 
@@ -353,8 +354,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples (a sparse matrix is densified).
 
         Returns
         -------
@@ -372,8 +373,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples (a sparse matrix is densified).
 
         Returns
         -------
@@ -388,8 +389,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples (a sparse matrix is densified).
 
         Returns
         -------

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -122,3 +123,13 @@ def test_auto_alpha_candidates_reach_below_the_regressors():
     reg = SketchedGNRegressor(n_neurons=32, max_iter=2, random_state=0).fit(X, y)
     assert_allclose(reg.alphas_, DEFAULT_ALPHAS)
     assert clf.alpha_ in clf.alphas_
+
+
+def test_sparse_input_fits_the_model_of_its_dense_copy(blobs4):
+    X, y = blobs4
+    X = np.where(np.abs(X) < 0.5, 0.0, X)
+    dense = SketchedGNClassifier(n_neurons=32, random_state=0).fit(X, y)
+    clf = SketchedGNClassifier(n_neurons=32, random_state=0).fit(sparse.csr_matrix(X), y)
+    X_test = sparse.csc_matrix(X)
+    assert_array_equal(clf.predict_proba(X_test), dense.predict_proba(X))
+    assert_array_equal(clf.predict(X_test), dense.predict(X))

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
 from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skgn import InvalidParameterError, SketchedGNRegressor
 from skgn._cost_model import peak_bytes, resolve_paths
@@ -116,6 +118,35 @@ def test_inputs_are_not_modified(data):
     reg.predict(X)
     for a, c in zip((X, y, sw), copies):
         assert_array_equal(a, c)
+
+
+def test_sparse_input_fits_the_model_of_its_dense_copy():
+    # Numeric columns beside one-hot ones: OneHotEncoder's sparse output reaches the
+    # estimator through a ColumnTransformer whose density is below sparse_threshold.
+    rng = np.random.default_rng(0)
+    n = 150
+    numeric = rng.standard_normal((n, 2))
+    category = rng.integers(0, 12, size=(n, 1))
+    X = np.hstack([numeric, category]).astype(object)
+    y = numeric[:, 0] + np.sin(3 * numeric[:, 1]) + 0.3 * category[:, 0] % 2
+
+    def pipeline(sparse_threshold):
+        encode = ColumnTransformer([("num", StandardScaler(), [0, 1]),
+                                    ("cat", OneHotEncoder(), [2])],
+                                   sparse_threshold=sparse_threshold)
+        return make_pipeline(encode, SketchedGNRegressor(n_neurons=64, random_state=0))
+
+    sparse_pipe, dense_pipe = pipeline(0.9), pipeline(0.0)
+    assert sparse.issparse(sparse_pipe[:-1].fit_transform(X))
+    assert_array_equal(sparse_pipe.fit(X, y).predict(X), dense_pipe.fit(X, y).predict(X))
+    # Direct sparse input of each format, at fit and at predict.
+    X_dense = dense_pipe[:-1].transform(X)
+    reference = SketchedGNRegressor(n_neurons=64, random_state=0).fit(X_dense, y)
+    for container in (sparse.csr_matrix, sparse.csc_array, sparse.coo_matrix):
+        X_sparse = container(X_dense)
+        reg = SketchedGNRegressor(n_neurons=64, random_state=0).fit(X_sparse, y)
+        assert_array_equal(reg.predict(X_sparse), reference.predict(X_dense))
+        assert_array_equal(X_sparse.toarray(), X_dense)
 
 
 # ---------------------------------------------------------------- behaviour

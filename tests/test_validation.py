@@ -1,9 +1,12 @@
-"""Parameter specs and sample-weight checks."""
+"""Parameter specs, sample-weight checks and input validation."""
 
 import numbers
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
+from scipy import sparse
+from sklearn.base import BaseEstimator
 
 from skgn._validation import (
     BOOLEAN,
@@ -11,6 +14,7 @@ from skgn._validation import (
     InvalidParameterError,
     Options,
     check_sample_weight,
+    validate_input,
     validate_params,
 )
 
@@ -60,3 +64,31 @@ def test_sample_weight_is_copied_and_checked():
         check_sample_weight(-sw, 3)
     with pytest.raises(ValueError, match="all weights are zero"):
         check_sample_weight(np.zeros(3), 3)
+
+
+@pytest.mark.parametrize("container", [sparse.csr_matrix, sparse.csc_matrix, sparse.coo_matrix,
+                                       sparse.csr_array])
+@pytest.mark.parametrize("dtype, expected", [(np.float32, np.float32), (np.float64, np.float64),
+                                             (np.int64, np.float64)])
+def test_validate_input_densifies_sparse_x_in_its_precision(container, dtype, expected):
+    rng = np.random.default_rng(0)
+    dense = (rng.standard_normal((7, 5)) * (rng.random((7, 5)) < 0.3) * 4).astype(dtype)
+    X = container(dense)
+    before = X.copy()
+    estimator = BaseEstimator()
+    X_out, y_out = validate_input(estimator, X, np.arange(7.0))
+    assert isinstance(X_out, np.ndarray) and X_out.dtype == expected
+    assert_array_equal(X_out, dense.astype(expected))
+    assert_array_equal(y_out, np.arange(7.0))
+    assert estimator.n_features_in_ == 5
+    # The caller's matrix is unchanged, and predict-time validation densifies alike.
+    assert_array_equal(X.toarray(), before.toarray())
+    assert_array_equal(validate_input(estimator, X, reset=False), X_out)
+    with pytest.raises(ValueError, match="expecting 5 features"):
+        validate_input(estimator, container(dense[:, :4]), reset=False)
+
+
+def test_validate_input_refuses_nan_in_sparse_x():
+    X = sparse.csr_matrix(np.array([[0.0, np.nan], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        validate_input(BaseEstimator(), X, np.zeros(2))

@@ -29,8 +29,9 @@ model, by a pipeline and ``TransformedTargetRegressor``), it fits:
 - HistGradientBoostingRegressor at its defaults, the strongest tabular baseline.
 
 It reports fit time (hyper-parameter search included; the least of up to three untraced
-fits, repeated while they took under 2 s in all, ``timing.timed_fit``), peak memory
-(NumPy allocations, tracemalloc, from one more fit), Gauss-Newton steps, training MSE, test R^2 and the time to reach 99% of the
+fits, repeated while they took under ``TIMING_BUDGET`` = 8 s in all, ``timing.timed_fit``),
+peak memory (NumPy allocations, tracemalloc, from one more fit), Gauss-Newton steps,
+training MSE, test R^2 and the time to reach 99% of the
 final training-loss drop, checks skgn's defaults against the targets of the defaults issue
 and says, for each missed target, by how much. It writes ``benchmarks/e2e.md`` and the plot
 ``benchmarks/loss_vs_time.png``.
@@ -82,6 +83,10 @@ DEEP_LARGE = HERE / "e2e_deep_large.md"
 DEEP_LARGE_TITLE = ("### Depth 2 on teacher-large "
                     "(`python benchmarks/bench_e2e.py --deep-large`, its own command)")
 RIVALS = (ADAM, f"MLP adam (width {WIDTH})", RBF)
+# Seconds of timed fits after which timed_fit starts no more: teacher-large's skgn (3-4 s)
+# and MLP (about 2 s) fits, whose ratio has a target, are then each the least of three.
+# Timed once, that ratio swung between 1.39 and 1.80 against its bar of 2 in two runs.
+TIMING_BUDGET = 8.0
 
 
 def load_all(quick):
@@ -156,7 +161,8 @@ def run_model(model, X_tr, y_tr, X_te, y_te, trace_memory=True):
     # Features and target standardized for every model, as a user's pipeline would.
     pipe = TransformedTargetRegressor(make_pipeline(StandardScaler(), model),
                                       transformer=StandardScaler())
-    seconds, peak = timed_fit(pipe, X_tr, y_tr, trace_memory=trace_memory)
+    seconds, peak = timed_fit(pipe, X_tr, y_tr, trace_memory=trace_memory,
+                              budget=TIMING_BUDGET)
     final = pipe.regressor_[-1]
     if isinstance(final, GridSearchCV):
         final, seconds_final = final.best_estimator_, final.refit_time_

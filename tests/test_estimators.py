@@ -128,7 +128,7 @@ def test_sparse_input_fits_the_model_of_its_dense_copy():
     numeric = rng.standard_normal((n, 2))
     category = rng.integers(0, 12, size=(n, 1))
     X = np.hstack([numeric, category]).astype(object)
-    y = numeric[:, 0] + np.sin(3 * numeric[:, 1]) + 0.3 * category[:, 0] % 2
+    y = numeric[:, 0] + np.sin(3 * numeric[:, 1]) + 0.3 * (category[:, 0] % 2)
 
     def pipeline(sparse_threshold):
         encode = ColumnTransformer([("num", StandardScaler(), [0, 1]),

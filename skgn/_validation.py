@@ -330,9 +330,9 @@ def validate_input(estimator, X, y="no_validation", *, reset=True, **check_param
     y : ndarray
         Validated targets (only when ``y`` is given).
     """
+    with_y = not (isinstance(y, str) and y == "no_validation")
     out = validate_data(estimator, X, y, reset=reset, accept_sparse=("csr", "csc", "coo"),
                         dtype=[np.float64, np.float32], **check_params)
-    if isinstance(y, str) and y == "no_validation":
-        return out.toarray() if sparse.issparse(out) else out
-    X, y = out
-    return (X.toarray() if sparse.issparse(X) else X), y
+    X, y = out if with_y else (out, None)
+    X = X.toarray() if sparse.issparse(X) else X
+    return (X, y) if with_y else X

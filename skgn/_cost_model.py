@@ -32,7 +32,7 @@ def available_memory():
 
 
 def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500,
-               block_rows=None):
+               block_rows=None, nystrom_iterations=None):
     """Estimate the flops and bytes of one Gauss-Newton step on each solver path.
 
     ``N = n_rows`` (samples times outputs), ``m = n_neurons``, ``d = n_inputs``,
@@ -45,8 +45,9 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500,
       Cholesky factor, ``2 N P^2 + P^3 / 3`` flops and three Jacobian products,
       ``16 P^2`` bytes plus a 64 MiB block (cheaper than the sample space when
       ``P < N``).
-    - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and about 25 PCG
-      iterations, ``2 N L (m + d) + 2 N L^2 + 25 (4 N P)`` flops, ``24 N L`` bytes.
+    - ``('cg', 'nystrom')``: ``L`` Gram columns, an SVD of ``N x L`` and ``t`` PCG
+      iterations (``nystrom_iterations``, else 25), ``2 N L (m + d) + 2 N L^2 +
+      t (4 N P)`` flops, ``24 N L`` bytes.
     - ``('lsqr', 'sketch')``: a tensor sketch, the Cholesky factor of the ``s x N`` sketch
       and about 20 LSQR iterations, ``2 s N^2 + N^3 / 3 + 20 (4 N P)`` flops,
       ``8 (min(s, P) + N) N`` bytes.
@@ -65,6 +66,9 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500,
         Nystrom landmarks.
     block_rows : int, default=None
         Rows per block of a bit-packed pattern; ``None`` for a float pattern.
+    nystrom_iterations : float, default=None
+        PCG iterations of a step on the ``L``-landmark preconditioner (a spectral
+        estimate, :func:`nystrom_iterations`); ``None``: 25, measured to rtol ``1e-6``.
 
     Returns
     -------
@@ -78,7 +82,8 @@ def path_costs(n_rows, n_neurons, n_inputs, *, sketch_size=3.0, n_landmarks=500,
     flops = {
         ("cholesky", "none"): 2 * N**2 * (m + d) + N**3 / 3,
         ("normal", "none"): 2 * N * P**2 + P**3 / 3 + 3 * jac / 2,
-        ("cg", "nystrom"): fit["nystrom"] + _ITERS_NYSTROM * jac,
+        ("cg", "nystrom"): fit["nystrom"] + (
+            _ITERS_NYSTROM if nystrom_iterations is None else nystrom_iterations) * jac,
         ("lsqr", "sketch"): fit["sketch"] + _ITERS_SKETCH * jac,
     }
     sizes = (n_rows, n_neurons, n_inputs, sketch_size, n_landmarks)
@@ -262,7 +267,7 @@ def refit_iterations(preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
 
 
 def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,
-                   n_landmarks, memory=None, block_rows=None):
+                   n_landmarks, memory=None, block_rows=None, nystrom_iterations=None):
     """Resolve ``'auto'`` with the cost model: the cheapest path whose memory fits.
 
     A path is ``(solver, preconditioner)``; the preconditioner's cost does not depend on
@@ -285,6 +290,8 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
         Budget in bytes; ``None`` means :func:`available_memory`.
     block_rows : int, default=None
         Rows per block of a bit-packed pattern; ``None`` for a float pattern.
+    nystrom_iterations : float, default=None
+        PCG iterations of a Nystrom step (:func:`path_costs`).
 
     Returns
     -------
@@ -296,7 +303,8 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
     if solver != "auto" and preconditioner != "auto":
         return solver, preconditioner
     costs = path_costs(n_rows, n_neurons, n_inputs, sketch_size=sketch_size,
-                       n_landmarks=n_landmarks, block_rows=block_rows)
+                       n_landmarks=n_landmarks, block_rows=block_rows,
+                       nystrom_iterations=nystrom_iterations)
     if solver != "auto" or preconditioner != "auto":
         costs = {k: v for k, v in costs.items() if k[0] not in ("cholesky", "normal")}
     budget = available_memory() if memory is None else memory

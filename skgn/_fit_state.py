@@ -12,7 +12,7 @@ import numpy as np
 
 # Fields stored as private attributes (``_name``); every other field ``name`` is the
 # public fitted attribute ``name_``.
-_PRIVATE = ("y_ndim", "lm_state")
+_PRIVATE = ("y_ndim", "lm_state", "priced_iterations")
 
 
 def target_scaling(Y, sample_weight, normalize):
@@ -81,6 +81,10 @@ class FitState:
         Threshold ``t`` of the shifted ReLU (0 for the plain ReLU).
     n_landmarks : int
         Landmarks of the Nystrom preconditioner (chosen or given).
+    priced_iterations : float or None
+        PCG iterations per step that ``solver='auto'`` prices the Nystrom path at, from
+        the selection's spectrum (``None``: the cost model's fixed price). Kept so that
+        a warm start resolves the same path.
     centered : bool
         Whether the network subtracts its output at ``initial_weights``
         (``init='centered'``, or ``'symmetric'`` with ``depth >= 2``).
@@ -119,6 +123,7 @@ class FitState:
     selection_scores: np.ndarray = None
     shift: float = 0.0
     n_landmarks: int = 500
+    priced_iterations: float = None
     centered: bool = False
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)

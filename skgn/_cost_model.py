@@ -158,19 +158,40 @@ def nystrom_landmarks(eigenvalues, n_rows, n_neurons, n_inputs, alpha, *, rtol,
     k : int
         The landmark count.
     """
-    N, m, d = float(n_rows), float(n_neurons), float(n_inputs)
-    iteration = _iteration_flops(N, m * d, 1.0 if float32 else _JAC_PRODUCT_PENALTY)
     best, best_flops = None, np.inf
     for k in _LANDMARK_GRID:
-        k = min(k, int(N))
-        iterations = nystrom_iterations(eigenvalues, n_rows, alpha, k, rtol=rtol,
-                                        power=power, n_outputs=n_outputs)
-        flops = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iterations * iteration
-        if parameter_space:
-            flops += 2 * N * k * m * d + 4 * m * d * k**2
+        k = min(k, int(n_rows))
+        flops = nystrom_step_flops(eigenvalues, n_rows, n_neurons, n_inputs, alpha, k,
+                                   rtol=rtol, float32=float32,
+                                   parameter_space=parameter_space, power=power,
+                                   n_outputs=n_outputs)
         if flops < best_flops:
             best, best_flops = k, flops
     return int(best)
+
+
+def nystrom_step_flops(eigenvalues, n_rows, n_neurons, n_inputs, alpha, n_landmarks, *,
+                       rtol, float32=False, parameter_space=False, power=False,
+                       n_outputs=1):
+    """Modelled flops of a first Nystrom-PCG step on ``k`` landmarks (its fit included).
+
+    ``2 N k (m + d) + 4 N k^2 + 8 k^3`` for the fit, plus ``2 N k m d + 4 m d k^2`` in
+    parameter space, plus :func:`nystrom_iterations` inner iterations of ``4 N m d``
+    flops each (weighted by 2 in float64, where the products are memory-bound). The
+    parameters are those of :func:`nystrom_landmarks`, with ``n_landmarks = k``.
+
+    Returns
+    -------
+    flops : float
+    """
+    N, m, d, k = float(n_rows), float(n_neurons), float(n_inputs), float(n_landmarks)
+    iteration = _iteration_flops(N, m * d, 1.0 if float32 else _JAC_PRODUCT_PENALTY)
+    iterations = nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, rtol=rtol,
+                                    power=power, n_outputs=n_outputs)
+    flops = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3 + iterations * iteration
+    if parameter_space:
+        flops += 2 * N * k * m * d + 4 * m * d * k**2
+    return float(flops)
 
 
 def nystrom_iterations(eigenvalues, n_rows, alpha, n_landmarks, *, rtol, power=False,
@@ -272,7 +293,10 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
 
     A path is ``(solver, preconditioner)``; the preconditioner's cost does not depend on
     whether CG or LSQR runs on it. An explicit preconditioner asks for an iterative
-    solver; an explicit iterative solver takes the cheapest preconditioner.
+    solver; an explicit iterative solver takes the cheapest preconditioner. When no
+    costed path fits, CG with the diagonal preconditioner (the least memory) is taken if
+    it fits and is allowed, else the costed path with the least memory, which
+    :func:`check_memory` then refuses.
 
     Parameters
     ----------
@@ -309,8 +333,15 @@ def resolve_paths(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_si
         costs = {k: v for k, v in costs.items() if k[0] not in ("cholesky", "normal")}
     budget = available_memory() if memory is None else memory
     fitting = {k: v for k, v in costs.items() if v[1] <= budget}
+    diagonal = ("cg", "jacobi")
     if fitting:
         best = min(fitting, key=lambda k: fitting[k][0])
+    elif (solver in ("auto", "cg") and preconditioner in ("auto", "jacobi")
+          and peak_bytes(*diagonal, n_rows, n_neurons, n_inputs, sketch_size, n_landmarks,
+                         block_rows=block_rows) <= budget):
+        # No costed path fits: the diagonal preconditioner holds least beside the
+        # pattern (a few n-vectors), and its CG converges, if slowly.
+        best = diagonal
     else:
         best = min(costs, key=lambda k: costs[k][1])
     return (best[0] if solver == "auto" else solver,
@@ -386,16 +417,23 @@ def check_memory(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_siz
     fits = [path for path in (("cg", "nystrom"), ("cg", "jacobi"), ("cg", "none"))
             if peak_bytes(*path, *sizes, block_rows=block_rows) <= budget]
     advice = (f"solver={fits[0][0]!r} with preconditioner={fits[0][1]!r} needs "
-              f"{peak_bytes(*fits[0], *sizes, block_rows=block_rows) / 2**30:.2f} GiB"
+              f"{_readable(peak_bytes(*fits[0], *sizes, block_rows=block_rows))}"
               if fits
               else "no solver path fits; use fewer rows or neurons")
     source = "half the machine's memory" if memory is None else "max_memory"
     raise ValueError(
         f"solver={solver!r} with preconditioner={preconditioner!r} needs about "
-        f"{need / 2**30:.1f} GiB at n_rows={n_rows}, n_neurons={n_neurons}, more than the "
-        f"{budget / 2**30:.1f} GiB budget ({source}); {advice}. "
+        f"{_readable(need)} at n_rows={n_rows}, n_neurons={n_neurons}, more than the "
+        f"{_readable(budget)} budget ({source}); {advice}. "
         "Or leave solver='auto' and preconditioner='auto', or raise max_memory."
     )
+
+
+def _readable(n_bytes):
+    """``n_bytes`` in GiB from 1 GiB on, else in MiB (a 3 MiB budget is not "0.0 GiB")."""
+    if n_bytes >= 2**30:
+        return f"{n_bytes / 2**30:.1f} GiB"
+    return f"{n_bytes / 2**20:.1f} MiB"
 
 
 def landmark_limit(solver, preconditioner, n_rows, n_neurons, n_inputs, sketch_size,

@@ -21,6 +21,24 @@ def test_auto_prefers_exact_when_small_and_matrix_free_when_large():
     assert costs[("cg", "nystrom")][1] < 16 * 16000**2
 
 
+def test_auto_falls_back_to_the_diagonal_preconditioner_when_no_costed_path_fits():
+    from skgn._cost_model import check_memory, peak_bytes
+
+    sizes = (400, 256, 51, 3.0, 500)
+    diagonal = peak_bytes("cg", "jacobi", *sizes)
+    costed = min(peak_bytes(*path, *sizes) for path in path_costs(*sizes[:3]))
+    assert diagonal < costed
+    budget = 0.5 * (diagonal + costed)
+    assert resolve_paths("auto", "auto", *sizes, memory=budget) == ("cg", "jacobi")
+    assert resolve_paths("cg", "auto", *sizes, memory=budget) == ("cg", "jacobi")
+    check_memory("cg", "jacobi", *sizes, memory=budget)
+    # An explicit path other than that keeps the costed fallback, which is refused, in
+    # MiB at this size.
+    solver, preconditioner = resolve_paths("lsqr", "auto", *sizes, memory=budget)
+    with pytest.raises(ValueError, match=r"MiB at n_rows=400.*MiB budget"):
+        check_memory(solver, preconditioner, *sizes, memory=budget)
+
+
 def test_refit_iterations_is_the_fit_cost_in_inner_iterations():
     from skgn._cost_model import refit_iterations
 
@@ -117,6 +135,24 @@ def test_nystrom_landmarks_are_capped_at_the_rows_and_minimize_the_model():
     assert chosen == min(_LANDMARK_GRID,
                          key=lambda k: _model_flops(k, mu, N, m, d, alpha, rtol))
 
+
+
+@pytest.mark.parametrize("parameter_space", [False, True])
+def test_nystrom_step_flops_is_the_written_out_model(parameter_space):
+    from skgn._cost_model import nystrom_step_flops
+
+    N, m, d, alpha, rtol = 5000, 1024, 11, 1e-2, 0.03
+    mu = _spectrum()
+    for k in (10, 100, 700):
+        assert nystrom_step_flops(mu, N, m, d, alpha, k, rtol=rtol,
+                                  parameter_space=parameter_space) == pytest.approx(
+            _model_flops(k, mu, N, m, d, alpha, rtol, parameter_space=parameter_space))
+    # In float32 an iteration is weighted 1, not 2: the fit's flops are what remains.
+    k = 100
+    full = nystrom_step_flops(mu, N, m, d, alpha, k, rtol=rtol)
+    half = nystrom_step_flops(mu, N, m, d, alpha, k, rtol=rtol, float32=True)
+    fit = 2 * N * k * (m + d) + 4 * N * k**2 + 8 * k**3
+    assert full - fit == pytest.approx(2 * (half - fit))
 
 
 def test_parameter_space_landmarks_price_the_transposed_product():

@@ -554,6 +554,26 @@ def test_auto_paths_are_priced_by_the_spectrum_with_fewer_rows_than_parameters(m
     assert priced[-1] == (500, None)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_exact_step_keeps_a_slow_spectrum_in_sample_space_while_cheaper_and_in_memory():
+    # 1,000 rows, 128 x 61 parameters, alpha_ = 0.01: the sample-space preconditioner's
+    # modelled iterations (53) pass _PARAMETER_SPACE_ITERATIONS, which sent the steps to
+    # parameter space; the exact step is cheaper there, and taken while its Gram fits.
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1000, 60))
+    W = rng.standard_normal((16, 60)) / np.sqrt(60)
+    y = np.maximum(X @ W.T, 0) @ rng.standard_normal(16)
+    y = y / y.std() + 0.1 * rng.standard_normal(1000)
+    options = dict(n_neurons=128, max_iter=2, random_state=0)
+    exact = SketchedGNRegressor(**options).fit(X, y)
+    assert exact.alpha_ == 0.01 and exact._priced_iterations > 2 * 50
+    assert exact.history_[0]["solver"] == "cholesky"
+    # 10 MiB: the 1,000 x 1,000 Gram and its factor (16 MB) do not fit.
+    low = SketchedGNRegressor(max_memory=10, **options).fit(X, y)
+    assert low.history_[0]["solver"] == "parameter_cg"
+    assert low.score(X, y) == pytest.approx(exact.score(X, y), abs=0.01)
+
+
 def test_spectral_price_sends_a_wide_input_fit_to_nystrom_pcg():
     from skgn._cost_model import path_costs
 

@@ -181,7 +181,13 @@ def test_max_memory_bounds_the_auto_path_and_refuses_an_explicit_one():
     budget = 0.5 * (nystrom + exact)
     bounded = SketchedGNRegressor(max_memory=budget, **kw).fit(X, y)
     assert bounded.history_[0]["solver"] != "cholesky"
-    with pytest.raises(ValueError, match=r"GiB budget \(max_memory\).*raise max_memory"):
+    with pytest.raises(ValueError, match=r"MiB budget \(max_memory\).*raise max_memory"):
         SketchedGNRegressor(max_memory=budget, solver="cholesky", **kw).fit(X, y)
     with pytest.raises(ValueError, match="max_memory"):
         SketchedGNRegressor(max_memory=-1.0, **kw).fit(X, y)
+    # Below every costed path's peak 'auto' still fits, on the diagonal preconditioner.
+    jacobi = peak_bytes("cg", "jacobi", 1000, 512, 5, 3.0, 500) / 2**20
+    tight = SketchedGNRegressor(max_memory=0.5 * (jacobi + nystrom), **kw).fit(X, y)
+    assert (tight.history_[0]["solver"], tight.history_[0]["preconditioner"]) == (
+        "cg", "jacobi")
+    assert tight.score(X, y) == pytest.approx(free.score(X, y), abs=0.02)

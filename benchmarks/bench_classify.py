@@ -13,7 +13,7 @@ stratified 75/25 split each; every model is a pipeline with ``StandardScaler``. 
 ``LogisticRegression``; skgn also without feature learning (``agop_rounds=0``). Reports
 test accuracy, test log-loss, fit time (the least of up to three fits within
 ``bench_e2e.TIMING_BUDGET`` = 8 s, as in the end-to-end tables, so that the 20,000-row
-fits, which took 3-4 s, are not timed once) and Gauss-Newton steps (with the defaults' first
+fits, of several seconds each, are not timed once) and Gauss-Newton steps (with the defaults' first
 step when their learned map made the fit start over), checks skgn's defaults against
 the classifier issue's targets (accuracy >= best rival - 0.005, fit time <=
 MLPClassifier's) and writes ``benchmarks/classify.md``.

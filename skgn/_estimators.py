@@ -19,9 +19,9 @@ from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
-from ._cost_model import (available_memory, check_memory, landmark_limit,
-                          nystrom_iterations, nystrom_landmarks, nystrom_step_flops,
-                          path_costs, refit_iterations, resolve_paths)
+from ._cost_model import (check_memory, exact_step_cheaper, landmark_limit,
+                          nystrom_iterations, nystrom_landmarks, refit_iterations,
+                          resolve_paths)
 from ._features import (LearnedFeatures, agop_feature_map, finite_difference_gradients,
                         gradient_outer_product)
 from ._fit_state import FitState, target_scaling
@@ -192,6 +192,11 @@ _PARAMETER_SPACE_ITERATIONS = 50
 _AUTO_WIDTH, _WIDTH_PAIRS, _MIN_AUTO_WIDTH = 1024, 2**23, 128
 # n_landmarks='auto' without a selection spectrum (alpha and input_scale given).
 _DEFAULT_LANDMARKS = 500
+
+
+def _memory_bytes(max_memory):
+    """The cost model's budget in bytes for ``max_memory`` in MiB (``None`` stays)."""
+    return None if max_memory is None else max_memory * 2**20
 
 
 def _resolve_width(n_neurons, n_samples):
@@ -562,26 +567,21 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         # the normal equations at n = 200,000, m = 64 and fitted to R^2 0.954, not 0.988.)
         priced = sizes[:4] + (
             _DEFAULT_LANDMARKS if p["n_landmarks"] == "auto" else state.n_landmarks,)
-        priced_iterations = None
-        if state.priced_iterations is not None and n_system <= p["n_neurons"] * n_inputs:
-            # With fewer rows than parameters the steps are few and each costs about the
-            # first (the kernel regime): price the spectral count at its modelled
-            # iterations. (Star in benchmarks/wide.md, 4,311 rows, 91 inputs after one-hot
-            # encoding, alpha_ 0.32: 4 modelled iterations, 5 and 8 taken; priced at 25,
-            # the exact step won, and the fit took 3.67 s against 0.76 s on Nystrom-PCG,
-            # at the same test R^2.)
-            priced, priced_iterations = sizes, state.priced_iterations
+        if state.priced_iterations is not None:
+            # Fewer rows than parameters: the spectral count at its modelled iterations
+            # (FitState.priced_iterations, set by _initial_state).
+            priced = sizes
         # The deep network holds its own n x m arrays; the two-layer ones are blocked
         # (always with dask inputs, whose patterns are bits on the workers).
         blocked = p["block_size"] if p["depth"] == 1 else None
         if distributed:
             blocked = p["block_size"] or block_n
         # The memory budget of the path, in bytes (None: half the physical memory).
-        memory = None if p["max_memory"] is None else p["max_memory"] * 2**20
+        memory = _memory_bytes(p["max_memory"])
         if curvature_rows is None:
             solver, preconditioner = resolve_paths(p["solver"], p["preconditioner"], *priced,
                                                    memory=memory, block_rows=blocked,
-                                                   nystrom_iterations=priced_iterations)
+                                                   nystrom_iterations=state.priced_iterations)
             solve, inner_preconditioner = SOLVERS[solver], make_preconditioner(
                 preconditioner, sketch=p["sketch"], sketch_size=p["sketch_size"],
                 n_landmarks=state.n_landmarks, random_state=precond_seed,
@@ -804,8 +804,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                 slow = (nystrom_iterations(selection.eigenvalues, n_rows, alpha, k,
                                            rtol=INNER_RTOL_MAX, n_outputs=Y.shape[1])
                         > _PARAMETER_SPACE_ITERATIONS)
-                if slow and self._exact_step_cheaper(p, selection, n_rows, n_params, alpha,
-                                                     Y.shape[1], price):
+                if slow and exact_step_cheaper(
+                        selection.eigenvalues, n_rows, p["n_neurons"], n_params, alpha,
+                        price(parameter_space=True, power=True) if n_landmarks == "auto"
+                        else n_landmarks, rtol=INNER_RTOL_MAX,
+                        float32=p["dtype"] == np.float32, n_outputs=Y.shape[1],
+                        memory=_memory_bytes(p["max_memory"])):
                     # The steps stay in sample space, where the cost model then takes
                     # the exact step over the slow Nystrom-PCG.
                     slow = False
@@ -823,10 +827,15 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         if n_landmarks == "auto":
             n_landmarks = _DEFAULT_LANDMARKS
         priced_iterations = None
-        if scores is not None and p["curvature_rows"] is None:
-            # A sample-space step's path is priced at the cap of a later inner solve:
-            # twice the first step's modelled PCG iterations at this landmark count
-            # (gauss_newton's inner_max_iter).
+        if (scores is not None and p["curvature_rows"] is None
+                and n_rows <= p["n_neurons"] * n_params):
+            # With fewer rows than parameters the steps are few and each costs about the
+            # first (the kernel regime): the sample-space path is priced at the cap of a
+            # later inner solve, twice the first step's modelled PCG iterations at this
+            # landmark count (gauss_newton's inner_max_iter). (Star in benchmarks/wide.md,
+            # 4,311 rows, 91 inputs after one-hot encoding, alpha_ 0.32: 4 modelled
+            # iterations, 5 and 8 taken; priced at 25, the exact step won, and the fit
+            # took 3.67 s against 0.76 s on Nystrom-PCG, at the same test R^2.)
             priced_iterations = _LATER_SOLVE_BUDGET * nystrom_iterations(
                 selection.eigenvalues, n_rows, alpha, n_landmarks, rtol=INNER_RTOL_MAX,
                 n_outputs=Y.shape[1])
@@ -839,28 +848,6 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             selection_scores=scores, shift=float(shift), n_landmarks=int(n_landmarks),
             priced_iterations=priced_iterations,
             centered=centered)
-
-    @staticmethod
-    def _exact_step_cheaper(p, selection, n_rows, n_inputs, alpha, n_outputs, price):
-        """Whether the exact step beats a parameter-space Nystrom-PCG step (cost model).
-
-        Both priced from the selection's spectrum: the exact step at ``2 N^2 (m + d) +
-        N^3 / 3`` flops if its ``N x N`` Gram fits in the memory budget, the
-        parameter-space step at its own landmark count (``price``, the landmark pricing
-        of ``_initial_state``), its fit included. (2,000 rows of 100 Gaussian inputs,
-        1,024 neurons, ``alpha_ = 0.01``, ad hoc: the parameter-space fit took 4 steps
-        in 1.88 s, the exact one 2 steps in 0.75 s, at the same test R^2.)
-        """
-        k = (price(parameter_space=True, power=True) if p["n_landmarks"] == "auto"
-             else p["n_landmarks"])
-        parameter = nystrom_step_flops(
-            selection.eigenvalues, n_rows, p["n_neurons"], n_inputs, alpha, k,
-            rtol=INNER_RTOL_MAX, float32=p["dtype"] == np.float32, parameter_space=True,
-            power=True, n_outputs=n_outputs)
-        flops, peak = path_costs(n_rows, p["n_neurons"], n_inputs,
-                                 n_landmarks=k)[("cholesky", "none")]
-        budget = available_memory() if p["max_memory"] is None else p["max_memory"] * 2**20
-        return peak <= budget and flops < parameter
 
     def _candidates(self, p):
         """The candidate ``(alphas, input_scales)`` (one value each when given)."""

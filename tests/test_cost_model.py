@@ -155,6 +155,26 @@ def test_nystrom_step_flops_is_the_written_out_model(parameter_space):
     assert full - fit == pytest.approx(2 * (half - fit))
 
 
+def test_exact_step_is_cheaper_only_below_the_parameter_space_step_and_in_memory():
+    from skgn._cost_model import exact_step_cheaper, nystrom_step_flops, peak_bytes
+
+    mu = _spectrum()
+    options = dict(rtol=0.03, n_outputs=1)
+    # 2,000 rows, 1,024 x 101 parameters: the exact step's 1.2e10 flops against a
+    # parameter-space step whose fit alone multiplies C^T by the landmarks.
+    N, m, d, k = 2000, 1024, 101, 50
+    exact = path_costs(N, m, d, n_landmarks=k)[("cholesky", "none")]
+    parameter = nystrom_step_flops(mu, N, m, d, 1e-2, k, parameter_space=True, power=True,
+                                   **options)
+    assert exact[0] < parameter
+    assert exact_step_cheaper(mu, N, m, d, 1e-2, k, **options)
+    # Its Gram over the budget: never.
+    budget = 0.5 * peak_bytes("cholesky", "none", N, m, d, 3.0, k)
+    assert not exact_step_cheaper(mu, N, m, d, 1e-2, k, memory=budget, **options)
+    # 15,000 rows of 21 inputs: the N^3 / 3 factorization loses.
+    assert not exact_step_cheaper(mu, 15000, m, 21, 1e-2, k, **options)
+
+
 def test_parameter_space_landmarks_price_the_transposed_product():
     """The parameter-space fit adds ``2 N k m d + 4 m d k^2``: the minimizer of that model,
     fewer landmarks than the sample-space count on the same spectrum."""

@@ -459,6 +459,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
         # The learned feature map (agop_rounds): a warm start keeps its fit's.
         if warm:
+            self._check_warm_start(p, d + p["fit_intercept"], Y.shape[1])
             transform = self.feature_transform_
         elif p["agop_rounds"] not in (0, "auto"):
             transform = self._agop_transform(p, X, y, sample_weight, seeds[5])
@@ -473,6 +474,22 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata,
                                        reconstruction_attributes=state.attributes)
         return self
+
+    def _check_warm_start(self, p, n_inputs, n_outputs):
+        """Refuse a warm start whose network or data do not fit the previous weights.
+
+        Checked before anything reads ``X`` (the learned feature map multiplies it).
+        """
+        m = self.n_neurons_ if p["n_neurons"] == "auto" else p["n_neurons"]
+        expected = ((m, n_inputs) if p["depth"] == 1 else
+                    (m * (n_inputs + (p["depth"] - 1) * m),))
+        if self.weights_.shape != expected or self.n_outputs_ != n_outputs:
+            raise ValueError(
+                "warm_start=True needs the same n_neurons, depth, fit_intercept, number "
+                f"of features and outputs as the previous fit: weights have shape "
+                f"{self.weights_.shape} and {self.n_outputs_} output(s), this fit needs "
+                f"{expected} and {n_outputs}. Set warm_start=False to start over."
+            )
 
     def _train(self, p, X, y, Y, sample_weight, *, seeds, callbacks, metadata, y_ndim, loss,
                metrics, transform=None, probe=False, learned=None):
@@ -736,16 +753,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         """
         n_inputs, n_outputs = X.shape[1] + p["fit_intercept"], Y.shape[1]
         if p["warm_start"] and hasattr(self, "weights_"):
-            expected = ((p["n_neurons"], n_inputs) if p["depth"] == 1 else
-                        (p["n_neurons"] * (n_inputs + (p["depth"] - 1) * p["n_neurons"]),))
-            if self.weights_.shape != expected or self.n_outputs_ != n_outputs:
-                raise ValueError(
-                    "warm_start=True needs the same n_neurons, fit_intercept, number of "
-                    f"features and outputs as the previous fit: weights have shape "
-                    f"{self.weights_.shape} and {self.n_outputs_} output(s), this fit "
-                    f"needs {expected} and {n_outputs}. Set warm_start=False to start over."
-                )
-            # Keep the anchor, signs, scalings and alpha the weights were trained for.
+            # (_fit checked that the weights fit this data.) Keep the anchor, signs,
+            # scalings and alpha the weights were trained for.
             return FitState.from_estimator(self)
         # 'centered' subtracts the initial output at every depth; 'symmetric' pairs the
         # neurons of the two-layer network and means 'centered' for deeper ones.

@@ -484,6 +484,12 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
         self.landmarks_ = samples
         K_columns = J.gram_columns(columns)
         root_inv = _inverse_root(K_columns[columns])[0]
+        self.lam_ = lam
+        if root_inv.shape[1] == 0:
+            # Every landmark's gradient is zero (its neurons are dead there): nothing to
+            # capture, and M = lam I.
+            self.basis_, self.eigenvalues_ = np.zeros((J.shape[1], 0)), np.zeros(0)
+            return
         Q = J.rows(samples).rmatmat(root_inv)
         # Y = C^T C Q = C^T (K_{:L} E diag(e^{-1/2})), a few columns at a time: a product
         # with many columns holds a rows x columns x d~ temporary.
@@ -518,12 +524,11 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
         self.basis_ = (Y @ linalg.solve_triangular(factor, V, lower=True, trans="T")
                        * inverse_sigma)
         self.eigenvalues_ = scale * np.where(lost, 0.0, np.maximum(sigma2 - shift, 0.0))
-        self.lam_ = lam
 
     def _spectral(self, x, f):
         """``U diag(f(d + lam) - t) U^T x + t x`` with the tail ``t = f(d_min + lam)``."""
         shifted = self.eigenvalues_ + self.lam_
-        tail = f(shifted[-1])
+        tail = f(shifted[-1] if shifted.size else self.lam_)
         scale = (f(shifted) - tail).reshape((-1,) + (1,) * (x.ndim - 1))
         return tail * x + self.basis_ @ (scale * (self.basis_.T @ x))
 

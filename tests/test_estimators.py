@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_diabetes, make_friedman1
+from sklearn.datasets import load_diabetes, make_friedman1, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
@@ -192,6 +192,20 @@ def test_warm_start_continues_from_previous_weights(data):
     assert longer.loss_curve_[-1] < longer.loss_curve_[0]
     with pytest.raises(ValueError, match="warm_start=True needs the same n_neurons"):
         reg.set_params(n_neurons=16).fit(X, y)
+
+
+def test_warm_start_with_a_learned_map_refuses_other_features_by_name():
+    # The learned map multiplies X first, so the check must come before it (found as a
+    # bare matmul error).
+    X, y = make_regression(n_samples=200, n_features=4, noise=0.1, random_state=0)
+    reg = SketchedGNRegressor(n_neurons=32, agop_rounds=1, max_iter=2, warm_start=True,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.feature_transform_.shape == (4, 4)
+    with pytest.raises(ValueError, match="warm_start=True needs the same n_neurons"):
+        reg.fit(X[:, :3], y)
 
 
 @pytest.mark.parametrize("depth", [1, 2])
@@ -769,3 +783,15 @@ def test_auto_width_is_fitted_and_kept_by_a_warm_start(monkeypatch):
     # A warm start on fewer samples keeps the width its weights were trained at.
     model.set_params(warm_start=True).fit(X[:100], y[:100])
     assert model.n_neurons_ == 56 and model.weights_.shape == (56, 5)
+
+
+@pytest.mark.parametrize("n_neurons", [1, 2, 3])
+def test_the_narrowest_networks_fit(n_neurons):
+    # With more rows than parameters the steps run in parameter space, whose Nystrom
+    # landmarks can all miss the few live neurons (n_neurons=1 raised from gen_batches).
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 5)
+    y = X[:, 0] + np.sin(X[:, 1])
+    reg = SketchedGNRegressor(n_neurons=n_neurons, random_state=0).fit(X, y)
+    assert reg.history_[0]["solver"] == "parameter_cg"
+    assert reg.score(X, y) > 0.3

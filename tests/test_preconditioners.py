@@ -373,3 +373,25 @@ def test_parameter_nystrom_fit_samples_is_the_fit_on_the_rescaled_sample(k):
     again = ParameterNystromPreconditioner(n_landmarks=12, random_state=0,
                                            fit_samples=s).fit(C, lam)
     assert_allclose(again.inverse(np.eye(P)), full.inverse(np.eye(P)), rtol=1e-12)
+
+
+def test_nystrom_on_landmarks_without_gradient_is_the_scaled_identity():
+    from skgn._operators import SampledRowsJacobian
+    from skgn._preconditioners import ParameterNystromPreconditioner
+
+    # Every pre-activation is negative, so every neuron is dead and J = 0: the landmarks
+    # span nothing and both spaces' M is lam I (found with n_neurons=1).
+    rng = np.random.default_rng(0)
+    X_tilde = add_bias_feature(np.abs(rng.standard_normal((30, 3))), True)
+    W = -np.abs(rng.standard_normal((4, 4)))
+    net = TwoLayerReLU(np.ones((4, 1)))
+    J = net.jacobian(W, X_tilde)
+    assert not J.matmat(np.eye(W.size)).any()
+    lam = 0.5
+    for pre, size in [
+        (NystromPreconditioner(n_landmarks=5, random_state=0).fit(J, lam), J.shape[0]),
+        (ParameterNystromPreconditioner(n_landmarks=5, random_state=0).fit(
+            SampledRowsJacobian(J, lambda s: net.jacobian(W, X_tilde[s])), lam), J.shape[1]),
+    ]:
+        assert_allclose(pre.inverse(np.eye(size)), np.eye(size) / lam, atol=1e-15)
+        assert_allclose(pre.apply(pre.apply_t(np.eye(size))), np.eye(size) / lam, atol=1e-15)

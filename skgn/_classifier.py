@@ -296,7 +296,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         y : array-like of shape (n_samples,)
             Class labels (strings or integers).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples' losses.
+            Non-negative weights of the samples' losses. Their scale counts, as in
+            ``LogisticRegression``: ``c s_i`` fits like ``s_i`` with ``alpha / c``, and
+            the ``alphas`` grid is not rescaled (weights with mean 1 suit it).
 
         Returns
         -------

@@ -1428,7 +1428,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets (a dask collection is gathered to the client).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights ``s_i`` of the squared errors.
+            Non-negative weights ``s_i`` of the squared errors. Their scale counts, as
+            in ``Ridge``: ``c s_i`` fits like ``s_i`` with ``alpha / c``, and the
+            ``alphas`` grid is not rescaled (weights with mean 1 suit it).
 
         Returns
         -------

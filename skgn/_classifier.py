@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._estimators import _SketchedGNBase
 from ._monitor import with_callbacks
-from ._losses import LogLoss, SoftmaxLoss
+from ._losses import LogLoss, ShiftedLoss, SoftmaxLoss
 from ._validation import check_sample_weight, check_squared_norms, validate_input
 
 # alpha='auto' candidates, two decades below the regressor's: the selection's proxy
@@ -23,6 +23,9 @@ from ._validation import check_sample_weight, check_squared_norms, validate_inpu
 # p (1 - p) <= 1/4 (1/k at a uniform softmax), falling as the fit separates, so the same
 # alpha holds the log-loss fit closer to its start.
 CLASSIFIER_ALPHAS = tuple(np.logspace(-4, 2, 13))
+# Smallest class share whose logit the prior offset takes (a class can have zero total
+# weight): the logits stay within log(1e-12), about -27.6.
+_PRIOR_FLOOR = 1e-12
 
 
 def _log_proba(decision):
@@ -50,7 +53,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     """Over-parametrized ReLU network classifier trained by generalized Gauss-Newton steps.
 
     The network of :class:`SketchedGNRegressor` outputs one logit for two classes and
-    ``k`` logits for ``k`` classes; ``fit`` minimizes the weighted cross-entropy plus
+    ``k`` logits for ``k`` classes, added to the logits of the weighted class prior
+    (``y_mean_``), as the regressor's outputs are added to the mean target; ``fit``
+    minimizes the weighted cross-entropy plus
     ``alpha/2 ||W - W0||^2`` by Levenberg-Marquardt steps on the generalized Gauss-Newton
     model ``J^T H J`` (``H = p (1 - p)`` for two classes, ``diag(p) - p p^T`` per sample for
     ``k``), solved in sample space by the same solvers and preconditioners. A step is
@@ -120,8 +125,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     tol : float, default=3e-3
         Stopping tolerance (see :class:`SketchedGNRegressor`).
     init : {'auto', 'centered', 'symmetric', 'random'}, default='auto'
-        ``'centered'`` and ``'symmetric'`` start from zero logits (probabilities
-        ``1/k``), by subtracting the initial output or by pairing the neurons;
+        ``'centered'`` and ``'symmetric'`` start from the class prior (zero network
+        outputs), by subtracting the initial output or by pairing the neurons;
         ``'auto'`` chooses between them by the parameter count (see
         :class:`SketchedGNRegressor`).
     init_scale : float, default=1.0
@@ -171,6 +176,10 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Trained weights, their initialization and the fixed output signs.
     centered_ : bool
         Whether the logits subtract the network's output at ``initial_weights_``.
+    y_mean_, y_scale_ : ndarray of shape (n_outputs,)
+        The logits of the weighted class prior (``log(q / (1 - q))`` for two classes,
+        ``log q_c`` for ``k``), added to the network's outputs, and ones (logits are
+        not scaled).
     n_outputs_ : int
         Logits: 1 for two classes, ``k`` for ``k``.
     n_iter_, loss_curve_, history_, converged_
@@ -277,12 +286,23 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         self.progress_bar = progress_bar
 
     def _target_scaling(self, Y, sample_weight, p):
-        # Logits are not standardized: the labels' encoding is the target.
-        return np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+        # The logits start at the (weighted) class prior's, the constant model: y_mean is
+        # the prior's logit log(q / (1 - q)) for two classes, log q_c for k (softmax
+        # ignores a common constant); the network learns the rest, as the regressor's
+        # learns y - mean(y). Logits are not scaled.
+        prior = np.clip(np.average(Y, axis=0, weights=sample_weight), _PRIOR_FLOOR,
+                        1.0 - _PRIOR_FLOOR)
+        offset = np.log(prior) - (np.log1p(-prior) if Y.shape[1] == 1 else 0.0)
+        return offset, np.ones(Y.shape[1])
 
     @staticmethod
     def _selection_targets(Y, y_mean, y_scale, sample_weight):
         return Y - np.average(Y, axis=0, weights=sample_weight)
+
+    @staticmethod
+    def _training_problem(Y, loss, y_mean, y_scale):
+        # The labels stay the targets; the logits are the outputs plus the prior's.
+        return Y, ShiftedLoss(loss, y_mean)
 
     @with_callbacks
     def fit(self, X, y, sample_weight=None):
@@ -348,7 +368,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         """
         check_is_fitted(self)
         X = validate_input(self, X, reset=False)
-        decision = self._decision(X)
+        decision = self._decision(X) + self.y_mean_
         return decision[:, 0] if decision.shape[1] == 1 else decision
 
     def predict_proba(self, X):

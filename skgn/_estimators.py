@@ -441,6 +441,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         """The targets the leave-one-out choice of ``alpha`` scores against."""
         return (Y - y_mean) / y_scale
 
+    @staticmethod
+    def _training_problem(Y, loss, y_mean, y_scale):
+        """The targets and loss the network's outputs are fitted to: the standardized
+        targets (predictions are ``outputs * y_scale + y_mean``)."""
+        return (Y - y_mean) / y_scale, loss
+
     def _fit(self, p, X, y, Y, sample_weight, *, y_ndim, loss, metrics=None):
         """Fit the network to encoded targets ``Y`` (n, k) under ``loss``.
 
@@ -560,7 +566,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                               p["dtype"])
         # Rows per BLAS call inside a block (the tiles fix the rounding).
         p["tile_rows"] = None if p["block_size"] is None else tile_rows(p["n_neurons"])
-        Y = (Y - state.y_mean) / state.y_scale
+        Y, loss = self._training_problem(Y, loss, state.y_mean, state.y_scale)
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
         if distributed:

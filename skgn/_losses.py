@@ -118,3 +118,26 @@ class SoftmaxLoss(Loss):
         factor = np.einsum("ij,jk->ijk", root_p, np.eye(F.shape[1]))
         factor -= root_p[:, :, None] * p[:, None, :]
         return LossTerms(value=float(value), residual=(p - Y) / root_p, curvature=factor)
+
+
+class ShiftedLoss(Loss):
+    """A loss of the outputs plus a constant: ``l(f(x_i) + b, y_i)``.
+
+    The classifier's logits are the network's outputs plus the class prior's logits
+    ``b``; the Jacobian of ``f + b`` is that of ``f``, so only the loss sees ``b``.
+
+    Parameters
+    ----------
+    loss : Loss
+        The loss of the shifted outputs.
+    offset : ndarray of shape (n_outputs,)
+        ``b``, added to every row of the outputs.
+    """
+
+    def __init__(self, loss, offset):
+        self.loss = loss
+        self.offset = np.asarray(offset, dtype=np.float64)
+
+    def evaluate(self, outputs, Y, sample_weight=None):
+        """``loss.evaluate(outputs + offset, Y, sample_weight)``."""
+        return self.loss.evaluate(outputs + self.offset, Y, sample_weight)

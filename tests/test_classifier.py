@@ -133,3 +133,22 @@ def test_sparse_input_fits_the_model_of_its_dense_copy(blobs4):
     X_test = sparse.csc_matrix(X)
     assert_array_equal(clf.predict_proba(X_test), dense.predict_proba(X))
     assert_array_equal(clf.predict(X_test), dense.predict(X))
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_logits_start_at_the_weighted_class_prior(k):
+    # Features without signal and a huge alpha: the network hardly moves from its start,
+    # so the probabilities are the weighted class shares (they were 1/k before the logits
+    # started at the prior's: 0.39 for a 10% class).
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 4)
+    y = rng.choice(k, size=400, p=[0.7, 0.3] if k == 2 else [0.6, 0.3, 0.1])
+    sw = rng.uniform(0.5, 2.0, 400)
+    clf = SketchedGNClassifier(n_neurons=64, alpha=1e8, random_state=0).fit(X, y, sample_weight=sw)
+    shares = np.array([sw[y == c].sum() for c in range(k)]) / sw.sum()
+    assert_allclose(clf.predict_proba(X), np.tile(shares, (400, 1)), atol=1e-4)
+    # A class of zero total weight keeps a finite logit at the floor of its share.
+    sw[y == 1] = 0.0
+    clf.fit(X, y, sample_weight=sw)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(clf.decision_function(X)).all() and proba[:, 1].max() < 1e-9

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skgn._losses import LogLoss, SoftmaxLoss, SquaredLoss
+from skgn._losses import LogLoss, ShiftedLoss, SoftmaxLoss, SquaredLoss
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -71,3 +71,21 @@ def test_extreme_logits_stay_finite():
     assert np.all(np.isfinite(terms.residual)) and np.all(terms.curvature > 0)
     terms = SoftmaxLoss().evaluate(np.array([[900.0, -900.0, 0.0]]), np.array([[0.0, 1, 0]]))
     assert np.isfinite(terms.value) and np.all(np.isfinite(terms.residual))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_shifted_loss_is_the_loss_of_the_shifted_outputs(k):
+    F, Y, sw = _logits(k=k)
+    if k == 1:
+        Y = (F > 0.3).astype(float)
+    loss = LogLoss() if k == 1 else SoftmaxLoss()
+    offset = np.linspace(-1.0, 2.0, k)
+    shifted, direct = ShiftedLoss(loss, offset).evaluate(F, Y, sw), loss.evaluate(F + offset, Y, sw)
+    assert shifted.value == direct.value
+    assert_allclose(shifted.residual, direct.residual, rtol=0, atol=0)
+    assert_allclose(shifted.curvature, direct.curvature, rtol=0, atol=0)
+    # The gradient in the unshifted outputs is the weighted p(F + b) - Y.
+    p = 1 / (1 + np.exp(-(F + offset))) if k == 1 else (
+        np.exp(F + offset) / np.exp(F + offset).sum(1, keepdims=True))
+    assert_allclose(_numeric_gradient(ShiftedLoss(loss, offset), F, Y, sw),
+                    sw[:, None] * (p - Y), rtol=1e-6, atol=1e-8)

@@ -40,6 +40,10 @@ _INITIAL_DAMPING = 1e-3
 INNER_RTOL_MAX = 3e-2
 _INNER_RTOL_MIN = 1e-10
 _EPS = np.finfo(np.float64).eps
+# A new fit whose first Gauss-Newton model decreases the objective by at most this
+# fraction is at a stationary point (the model's rounding is about eps times the
+# objective; any real first step promises orders of magnitude more).
+_STATIONARY_START = 1e-10
 # Step lengths tried along a Gauss-Newton direction before the step is rejected.
 _STEP_LENGTHS = (1.0, 0.5, 0.25)
 # A later inner solve stops after this many times the first solve's iterations, or a
@@ -536,7 +540,10 @@ def gauss_newton(
         total decrease since the first step (the fit has reached ``1 - tol`` of its
         progress), or when both the actual and the predicted decrease of a step are at
         most ``tol`` times the objective (a stationary point). The loop also stops when
-        the objective falls to machine epsilon times its starting value.
+        the objective falls to machine epsilon times its starting value, and, converged,
+        after the first attempt of a new fit whose model promises at most
+        ``_STATIONARY_START = 1e-10`` times the objective (a stationary start: constant
+        inputs, whose centered start already predicts the mean).
     inner_max_iter : int, default=None
         Iteration cap of an iterative inner solve. Every solve after the first is also
         capped at ``_LATER_SOLVE_BUDGET = 2`` times the first solve's iterations, scaled
@@ -796,6 +803,12 @@ def gauss_newton(
         small = tol * objective_start if objective == 0 else tol * objective
         if objective <= _EPS * objective_start:
             converged, message = True, "objective below machine precision"
+        elif (state.first_objective is None and step == 1 and inner is not None
+              and predicted <= _STATIONARY_START * objective):
+            # The first model of a new fit, at its initial damping, promises nothing
+            # above rounding: the gradient vanishes at W0 (constant inputs: the centered
+            # start already predicts the mean). No damping would find a decrease.
+            converged, message = True, "stationary at the start"
         elif (accepted and actual <= tol * (first_objective - objective)
               and inner.converged):
             # (A truncated inner solve's small decrease says nothing of convergence.)

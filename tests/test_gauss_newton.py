@@ -88,6 +88,23 @@ def test_zero_residual_stops_after_one_step():
     assert_allclose(result.params, W0)
 
 
+def test_a_new_fit_at_a_stationary_start_stops_converged_after_one_attempt():
+    # Every row the same input: J has identical rows and the centered residual sums to
+    # zero, so J^T r = 0 and no damping finds a decrease (it took 45 attempts to overflow
+    # the damping and warn).
+    X_tilde, W, W0, signs, Y, _ = _problem()
+    X_tilde = np.tile(X_tilde[:1], (len(X_tilde), 1))
+    net = TwoLayerReLU(signs)
+    Y = Y - Y.mean() + net.predict(W0, X_tilde)
+    result = gauss_newton(net, W0, W0, X_tilde, Y, alpha=1.0, **EXACT)
+    assert result.n_iter == 1 and result.converged
+    assert result.message == "stationary at the start"
+    assert_allclose(result.params, W0)
+    # A start with a gradient takes its steps as before.
+    moved = gauss_newton(net, W0, W0, _problem()[0], Y, alpha=1.0, max_iter=3, **EXACT)
+    assert moved.message != "stationary at the start" and moved.loss_curve
+
+
 def _classification(k, n=40, d=3, m=64, seed=0):
     """A weighted network Jacobian with its GGN terms at a random point, dense forms too."""
     from skgn._losses import LogLoss, SoftmaxLoss

@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
 
-from skgn import NTKKernel, SketchedGNRegressor, ntk
+from skgn import NTKKernel, SketchedGNClassifier, SketchedGNRegressor, ntk
 from skgn._cost_model import check_memory
 
 
@@ -163,6 +163,21 @@ def test_constant_target_converges_without_warning(data):
         reg = SketchedGNRegressor(n_neurons=32, random_state=0).fit(X, np.full(len(X), 3.0))
     assert reg.converged_
     assert_allclose(reg.predict(X), 3.0)
+
+
+def test_constant_inputs_converge_at_the_constant_model_without_warning(data):
+    # The centered start already predicts the mean (the classifier: the class prior),
+    # the best any network of constant inputs can do.
+    X, y = data
+    constant = np.ones_like(X)
+    labels = (y > np.quantile(y, 0.8)).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = SketchedGNRegressor(n_neurons=32, random_state=0).fit(constant, y)
+        clf = SketchedGNClassifier(n_neurons=32, random_state=0).fit(constant, labels)
+    assert reg.converged_ and reg.n_iter_ == 1 and clf.converged_ and clf.n_iter_ == 1
+    assert_allclose(reg.predict(constant), y.mean(), rtol=1e-10)
+    assert_allclose(clf.predict_proba(constant)[:, 1], labels.mean(), rtol=1e-10)
 
 
 def test_max_memory_bounds_the_auto_path_and_refuses_an_explicit_one():

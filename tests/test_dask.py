@@ -163,7 +163,9 @@ def test_agop_rounds_learn_the_in_memory_map(client, monkeypatch):
     ref = SketchedGNRegressor(block_size=256, **kw).fit(X, y)
     assert not np.allclose(ref.feature_transform_, np.eye(X.shape[1]))
     assert_allclose(est.feature_transform_, ref.feature_transform_, rtol=1e-8)
-    assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
+    # The inexact parameter-space steps carry the dask sums' other rounding into the
+    # weights (3.9e-8 relative once the reused preconditioner takes more iterations).
+    assert_allclose(est.predict(X), ref.predict(X), rtol=1e-6)
 
 
 def test_dataframe_input_records_feature_names(client):

@@ -253,6 +253,50 @@ def test_preconditioner_cache_budget_and_refit_rule():
         cache.record(9)
 
 
+def test_a_solve_recorded_without_baseline_leaves_the_budget_open():
+    from skgn._gauss_newton import PreconditionerCache
+
+    pre = _CountingPreconditioner()
+    cache = PreconditionerCache(pre, refit_iterations=4, refit_on_growth=False)
+    cache.get(None, 1.0)
+    # A fit's first solve (2 iterations from W0) sets no baseline: the next solve on the
+    # reused preconditioner is not cut at 2 + 4.
+    cache.record(2, baseline=False)
+    assert cache.get(None, 1.0) == (pre, False) and cache.budget(50) == 50
+    cache.record(17)
+    assert cache.get(None, 1.0) == (pre, False) and cache.budget(50) == 21
+    assert pre.fits == 1
+
+
+@pytest.mark.parametrize("space", ["sample", "parameter"])
+def test_only_the_parameter_space_first_solve_is_kept_out_of_the_baseline(space,
+                                                                          monkeypatch):
+    from skgn._gauss_newton import PreconditionerCache
+    from skgn._preconditioners import NystromPreconditioner, ParameterNystromPreconditioner
+    from skgn._solvers import solve_parameter_cg
+
+    calls = []
+    record = PreconditionerCache.record
+
+    def spy(self, n_iter, baseline=True):
+        calls.append(baseline)
+        return record(self, n_iter, baseline)
+
+    monkeypatch.setattr(PreconditionerCache, "record", spy)
+    X_tilde, W0, signs, Y = _under_parametrized()
+    if space == "parameter":
+        options = dict(solve=solve_parameter_cg, curvature_rows=np.arange(len(Y)),
+                       preconditioner=ParameterNystromPreconditioner(n_landmarks=30,
+                                                                     random_state=0))
+    else:
+        options = dict(solve=solve_cg,
+                       preconditioner=NystromPreconditioner(n_landmarks=30, random_state=0))
+    result = gauss_newton(TwoLayerReLU(signs), W0, W0, X_tilde, Y, alpha=1e-2, max_iter=4,
+                          tol=0.0, refit_iterations=20, **options)
+    assert len(calls) == len(result.history) >= 2
+    assert calls == [space == "sample"] + [True] * (len(calls) - 1)
+
+
 def test_preconditioner_cache_grows_a_copy_up_to_the_limit():
     from skgn._gauss_newton import PreconditionerCache
     from skgn._preconditioners import NystromPreconditioner

@@ -731,7 +731,8 @@ def gauss_newton(
                 # k products with C^T, at every later step. In sample space it stays the
                 # baseline: its growth rule then refits the cheap preconditioner at the
                 # later steps' shift (reusing it took friedman1 from 1.25 s to 1.85 s).
-                cache.record(inner.n_iter, baseline=C is None or first_iterations is not None)
+                cache.record(inner.n_iter,
+                             baseline=C is None or first_iterations is not None)
             if first_iterations is None and inner.n_iter > 0:
                 # (In the first solve's units: at INNER_RTOL_MAX, unless a warm start
                 # without this record began at a tighter tolerance.)

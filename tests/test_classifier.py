@@ -144,7 +144,8 @@ def test_logits_start_at_the_weighted_class_prior(k):
     X = rng.randn(400, 4)
     y = rng.choice(k, size=400, p=[0.7, 0.3] if k == 2 else [0.6, 0.3, 0.1])
     sw = rng.uniform(0.5, 2.0, 400)
-    clf = SketchedGNClassifier(n_neurons=64, alpha=1e8, random_state=0).fit(X, y, sample_weight=sw)
+    clf = SketchedGNClassifier(n_neurons=64, alpha=1e8, random_state=0)
+    clf.fit(X, y, sample_weight=sw)
     shares = np.array([sw[y == c].sum() for c in range(k)]) / sw.sum()
     assert_allclose(clf.predict_proba(X), np.tile(shares, (400, 1)), atol=1e-4)
     # A class of zero total weight keeps a finite logit at the floor of its share.

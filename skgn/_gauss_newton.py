@@ -178,8 +178,8 @@ class PreconditionerCache:
     """Fit a preconditioner once and reuse it across steps until it degrades.
 
     The preconditioner is refitted (in place) when an inner solve needs more than
-    ``1.5 x + 5`` iterations, ``x`` those of the first solve after the last fit (that
-    :meth:`record` takes as a baseline: not a parameter-space fit's first). With a
+    ``1.5 x + 5`` iterations, ``x`` those of the first solve :meth:`record` saw after the
+    last fit (the loop does not record a parameter-space fit's first). With a
     ``refit_iterations`` budget, a solve on a reused preconditioner is also cut short
     once it has spent ``x + refit_iterations`` iterations, the iterations one refit
     costs (a ski-rental rule: a stale preconditioner never wastes more than a refit
@@ -282,14 +282,8 @@ class PreconditionerCache:
         self._stale = True
         return True
 
-    def record(self, n_iter, baseline=True):
-        """Record an inner solve's iterations; mark the preconditioner stale if degraded.
-
-        ``baseline=False`` records a solve that says nothing of the preconditioner's pace
-        (a fit's first, from ``W0``): it neither sets the baseline nor marks it stale.
-        """
-        if not baseline:
-            return
+    def record(self, n_iter):
+        """Record an inner solve's iterations; mark the preconditioner stale if degraded."""
         if self._baseline is None:
             self._baseline = n_iter
         self._stale = self.refit_on_growth and n_iter > 1.5 * self._baseline + 5
@@ -731,8 +725,8 @@ def gauss_newton(
                 # k products with C^T, at every later step. In sample space it stays the
                 # baseline: its growth rule then refits the cheap preconditioner at the
                 # later steps' shift (reusing it took friedman1 from 1.25 s to 1.85 s).
-                cache.record(inner.n_iter,
-                             baseline=C is None or first_iterations is not None)
+                if C is None or first_iterations is not None:
+                    cache.record(inner.n_iter)
             if first_iterations is None and inner.n_iter > 0:
                 # (In the first solve's units: at INNER_RTOL_MAX, unless a warm start
                 # without this record began at a tighter tolerance.)

@@ -1166,8 +1166,10 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         total decrease since the start (the fit has made ``1 - tol`` of its progress),
         when both the actual and the predicted decrease of a step are at most ``tol``
         times the objective, or when the objective has fallen to machine precision times
-        its starting value. On six benchmark sets the default stops after 2 to 6 steps
-        (``benchmarks/RESULTS.md``).
+        its starting value. A step that meets either ``tol`` rule is first refined (its
+        inner solve continued to a tenth of its tolerance), so that a loose inner solve
+        does not pass for convergence. On the benchmark sets the default stops after 2
+        to 6 steps (``benchmarks/RESULTS.md``).
     init : {'auto', 'centered', 'symmetric', 'random'}, default='auto'
         How the network starts from zero. ``'auto'`` is ``'centered'`` when the network
         has at least as many parameters as fitted values (``n_neurons * (n_features +

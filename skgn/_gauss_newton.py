@@ -49,6 +49,22 @@ _STEP_LENGTHS = (1.0, 0.5, 0.25)
 # A later inner solve stops after this many times the first solve's iterations, or a
 # cut-short solve's pace (see gauss_newton's inner_max_iter and _revised_reference).
 _LATER_SOLVE_BUDGET = 2.0
+# A step that would end the fit is checked by continuing its inner solve to this
+# fraction of its tolerance.
+_VERIFY_RTOL_FACTOR = 0.1
+
+
+@dataclass
+class _Trial:
+    """A trial point along a Gauss-Newton direction, after backtracking."""
+
+    accepted: bool
+    step_length: float
+    predicted: float
+    actual: float
+    objective: float
+    W: object
+    terms: object
 
 
 @dataclass
@@ -544,7 +560,10 @@ def gauss_newton(
         the objective falls to machine epsilon times its starting value, and, converged,
         after the first attempt of a new fit whose model promises at most
         ``_STATIONARY_START = 1e-10`` times the objective (a stationary start: constant
-        inputs, whose centered start already predicts the mean).
+        inputs, whose centered start already predicts the mean). A step that meets
+        either ``tol`` rule is refined first: its iterative inner solve is continued from
+        its iterate to ``_VERIFY_RTOL_FACTOR = 0.1`` times its tolerance (within the
+        step's cap), the better of the two steps is kept, and the rules are applied to it.
     inner_max_iter : int, default=None
         Iteration cap of an iterative inner solve. Every solve after the first is also
         capped at ``_LATER_SOLVE_BUDGET = 2`` times the first solve's iterations, scaled
@@ -656,6 +675,43 @@ def gauss_newton(
         operator = J_at if every_row else linearize(W_at, curvature, X_rows, rows_weights)
         return SampledRowsJacobian(operator, samples_jacobian)
 
+    def try_step(J_at, W_at, objective_at, delta, weighted_residual, u, model_offset):
+        """Backtrack along ``delta`` from ``W_at`` until the objective falls.
+
+        A shorter step costs one forward pass, a larger damping a new inner solve.
+        """
+        J_delta = J_at.matvec(delta)
+        for step_length in _STEP_LENGTHS:
+            # Linear model of the objective at W + t delta (without the damping term).
+            linear_residual = weighted_residual + step_length * J_delta
+            model = (0.5 * linear_residual @ linear_residual
+                     + 0.5 * alpha * _squared_norm(u + step_length * delta,
+                                                   lambda v: np.sum(v**2))
+                     + model_offset)
+            W_trial = W_at + step_length * delta.reshape(W_at.shape)
+            trial_terms, trial_objective = evaluate(W_trial)
+            actual = objective_at - trial_objective
+            if np.isfinite(trial_objective) and actual > 0:
+                break
+        return _Trial(accepted=bool(np.isfinite(trial_objective) and actual > 0),
+                      step_length=step_length, predicted=objective_at - model,
+                      actual=actual, objective=trial_objective, W=W_trial,
+                      terms=trial_terms)
+
+    def stop_reason(accepted, actual, predicted, objective_after, inner, any_accepted):
+        """Why the ``tol`` rules end the fit after this step, or ``None``."""
+        small = tol * (objective_start if objective_after == 0 else objective_after)
+        if (accepted and inner.converged
+                and actual <= tol * (first_objective - objective_after)):
+            # (A truncated inner solve's small decrease says nothing of convergence.)
+            return "step decrease below tol times the total decrease"
+        if (predicted <= small and abs(actual) <= small
+                and (any_accepted or objective_after == 0)):
+            # A stationary point; before any accepted step only a zero objective counts
+            # (a step too small to change anything is not convergence).
+            return "relative decrease below tol"
+        return None
+
     terms, objective = evaluate(W)
     objective_start = objective
     # The objective before the first step of the whole (possibly warm-started) fit.
@@ -747,28 +803,38 @@ def gauss_newton(
                 first_iterations = revised
         except np.linalg.LinAlgError:
             inner = None
-        step_length = np.nan
         if inner is None:
-            accepted, trial_objective = False, np.inf
+            accepted, trial_objective, step_length = False, np.inf, np.nan
             predicted, actual = np.inf, -np.inf
         else:
-            J_delta = J.matvec(delta)
-            # Backtrack along delta before rejecting it: a shorter step costs one forward
-            # pass, a larger damping a new inner solve.
-            for step_length in _STEP_LENGTHS:
-                # Linear model of the objective at W + t delta (without the damping term).
-                linear_residual = weighted_residual + step_length * J_delta
-                model = (0.5 * linear_residual @ linear_residual
-                         + 0.5 * alpha * _squared_norm(u + step_length * delta,
-                                                       lambda v: np.sum(v**2))
-                         + model_offset)
-                predicted = objective - model
-                W_trial = W + step_length * delta.reshape(W.shape)
-                trial_terms, trial_objective = evaluate(W_trial)
-                actual = objective - trial_objective
-                accepted = bool(np.isfinite(trial_objective) and actual > 0)
-                if accepted:
-                    break
+            trial = try_step(J, W, objective, delta, weighted_residual, u, model_offset)
+            if inner.n_iter > 0 and stop_reason(
+                    trial.accepted, trial.actual, trial.predicted,
+                    trial.objective if trial.accepted else objective, inner,
+                    bool(loss_curve) or trial.accepted):
+                # A loose inner solve can capture a small part of its model's decrease
+                # (the residual's norm does not bound the model's error), and its step
+                # then looks like convergence: continue the solve to a tenth of its
+                # tolerance, and stop only if the refined step is small too.
+                spent = inner.n_iter
+                refined_delta, refined = gauss_newton_step(
+                    J, weighted_residual, u, alpha, damping.mu, solve,
+                    rtol=_VERIFY_RTOL_FACTOR * inner_rtol,
+                    maxiter=None if cap is None else max(cap - spent, 1),
+                    preconditioner=precond, x0=inner.x, curvature=C,
+                )
+                retrial = try_step(J, W, objective, refined_delta, weighted_residual, u,
+                                   model_offset)
+                # (The refined solve continued one that reached its tolerance: it counts
+                # as converged even if the tighter one cut it short.)
+                if retrial.accepted and (not trial.accepted or retrial.actual > trial.actual):
+                    trial, delta = retrial, refined_delta
+                    inner = replace(refined, n_iter=refined.n_iter + spent, converged=True)
+                else:
+                    inner = replace(inner, n_iter=refined.n_iter + spent)
+            accepted, step_length = trial.accepted, trial.step_length
+            predicted, actual = trial.predicted, trial.actual
+            trial_objective, W_trial, trial_terms = trial.objective, trial.W, trial.terms
 
         mu_used = damping.mu
         if accepted:
@@ -809,7 +875,8 @@ def gauss_newton(
             message = "stopped by the monitor"
             break
 
-        small = tol * objective_start if objective == 0 else tol * objective
+        reason = (None if inner is None else
+                  stop_reason(accepted, actual, predicted, objective, inner, bool(loss_curve)))
         if objective <= _EPS * objective_start:
             converged, message = True, "objective below machine precision"
         elif (state.first_objective is None and step == 1 and inner is not None
@@ -818,15 +885,8 @@ def gauss_newton(
             # above rounding: the gradient vanishes at W0 (constant inputs: the centered
             # start already predicts the mean). No damping would find a decrease.
             converged, message = True, "stationary at the start"
-        elif (accepted and actual <= tol * (first_objective - objective)
-              and inner.converged):
-            # (A truncated inner solve's small decrease says nothing of convergence.)
-            converged, message = True, "step decrease below tol times the total decrease"
-        elif (inner is not None and predicted <= small and abs(actual) <= small
-              and (loss_curve or objective == 0)):
-            # A stationary point; before any accepted step only a zero objective counts
-            # (a step too small to change anything is not convergence).
-            converged, message = True, "relative decrease below tol"
+        elif reason is not None:
+            converged, message = True, reason
         elif not np.isfinite(damping.mu):
             message = "damping overflowed"
             break

@@ -808,7 +808,7 @@ def gauss_newton(
             predicted, actual = np.inf, -np.inf
         else:
             trial = try_step(J, W, objective, delta, weighted_residual, u, model_offset)
-            if inner.n_iter > 0 and stop_reason(
+            if inner.n_iter > 0 and inner.converged and stop_reason(
                     trial.accepted, trial.actual, trial.predicted,
                     trial.objective if trial.accepted else objective, inner,
                     bool(loss_curve) or trial.accepted):
@@ -825,8 +825,8 @@ def gauss_newton(
                 )
                 retrial = try_step(J, W, objective, refined_delta, weighted_residual, u,
                                    model_offset)
-                # (The refined solve continued one that reached its tolerance: it counts
-                # as converged even if the tighter one cut it short.)
+                # (The refined solve continues one that reached its tolerance: it counts
+                # as converged even if the cap cut the tighter one short.)
                 if retrial.accepted and (not trial.accepted or retrial.actual > trial.actual):
                     trial, delta = retrial, refined_delta
                     inner = replace(refined, n_iter=refined.n_iter + spent, converged=True)

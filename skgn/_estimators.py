@@ -1167,8 +1167,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         when both the actual and the predicted decrease of a step are at most ``tol``
         times the objective, or when the objective has fallen to machine precision times
         its starting value. A step that meets either ``tol`` rule is first refined (its
-        inner solve continued to a tenth of its tolerance), so that a loose inner solve
-        does not pass for convergence. On the benchmark sets the default stops after 2
+        inner solve continued for up to 5 iterations), so that a loose inner solve does
+        not pass for convergence. On the benchmark sets the default stops after 2
         to 6 steps (``benchmarks/RESULTS.md``).
     init : {'auto', 'centered', 'symmetric', 'random'}, default='auto'
         How the network starts from zero. ``'auto'`` is ``'centered'`` when the network

@@ -49,8 +49,11 @@ _STEP_LENGTHS = (1.0, 0.5, 0.25)
 # A later inner solve stops after this many times the first solve's iterations, or a
 # cut-short solve's pace (see gauss_newton's inner_max_iter and _revised_reference).
 _LATER_SOLVE_BUDGET = 2.0
-# A step that would end the fit is checked by continuing its inner solve to this
-# fraction of its tolerance.
+# A step that would end the fit is checked by continuing its inner solve for at most
+# this many iterations, toward this fraction of its tolerance: the model decrease the
+# extra iterations add bounds from below what the loose iterate left (the delayed
+# error estimate of CG, Strakos and Tichy 2002), at a small, fixed cost.
+_VERIFY_ITERATIONS = 5
 _VERIFY_RTOL_FACTOR = 0.1
 
 
@@ -562,8 +565,9 @@ def gauss_newton(
         ``_STATIONARY_START = 1e-10`` times the objective (a stationary start: constant
         inputs, whose centered start already predicts the mean). A step that meets
         either ``tol`` rule is refined first: its iterative inner solve is continued from
-        its iterate to ``_VERIFY_RTOL_FACTOR = 0.1`` times its tolerance (within the
-        step's cap), the better of the two steps is kept, and the rules are applied to it.
+        its iterate for at most ``_VERIFY_ITERATIONS = 5`` iterations (toward
+        ``_VERIFY_RTOL_FACTOR = 0.1`` times its tolerance), the better of the two steps
+        is kept, and the rules are applied to it.
     inner_max_iter : int, default=None
         Iteration cap of an iterative inner solve. Every solve after the first is also
         capped at ``_LATER_SOLVE_BUDGET = 2`` times the first solve's iterations, scaled
@@ -814,13 +818,14 @@ def gauss_newton(
                     bool(loss_curve) or trial.accepted):
                 # A loose inner solve can capture a small part of its model's decrease
                 # (the residual's norm does not bound the model's error), and its step
-                # then looks like convergence: continue the solve to a tenth of its
-                # tolerance, and stop only if the refined step is small too.
+                # then looks like convergence: continue the solve a few iterations, and
+                # stop only if the refined step is small too.
                 spent = inner.n_iter
+                extra = (_VERIFY_ITERATIONS if cap is None
+                         else max(min(_VERIFY_ITERATIONS, cap - spent), 1))
                 refined_delta, refined = gauss_newton_step(
                     J, weighted_residual, u, alpha, damping.mu, solve,
-                    rtol=_VERIFY_RTOL_FACTOR * inner_rtol,
-                    maxiter=None if cap is None else max(cap - spent, 1),
+                    rtol=_VERIFY_RTOL_FACTOR * inner_rtol, maxiter=extra,
                     preconditioner=precond, x0=inner.x, curvature=C,
                 )
                 retrial = try_step(J, W, objective, refined_delta, weighted_residual, u,

@@ -149,7 +149,7 @@ def expected_failed_checks(estimator):
 
 
 # dtype='auto' computes in float32 from this many sample-neuron pairs (a 4 MiB float32
-# pattern): there the products are memory-bound and float32 fits took 21-36% less time
+# pattern): there the products are memory-bound and float32 fits took 25-40% less time
 # at test R^2 within 0.005 on the e2e sets (benchmarks/float32.md); below it (diabetes,
 # 331 x 1024) float32 saved nothing.
 _FLOAT32_PAIRS = 2**20
@@ -850,7 +850,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             # landmark count (gauss_newton's inner_max_iter). (Star in benchmarks/wide.md,
             # 4,311 rows, 91 inputs after one-hot encoding, alpha_ 0.32: 4 modelled
             # iterations, 5 and 8 taken; priced at 25, the exact step won, and the fit
-            # took 3.82 s against 0.74 s on Nystrom-PCG, at the same test R^2.)
+            # took 3.82 s against 0.74 s on Nystrom-PCG, at the same test R^2; with the
+            # refinement of a step that would stop the fit, 4.18 s against 1.81 s.)
             priced_iterations = _LATER_SOLVE_BUDGET * nystrom_iterations(
                 selection.eigenvalues, n_rows, alpha, n_landmarks, rtol=INNER_RTOL_MAX,
                 n_outputs=Y.shape[1])
@@ -1100,7 +1101,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Precision of the ``n x m`` work: the pre-activations, the Jacobian products of the
         iterative solvers and the Nystrom columns. ``'auto'`` means float32 for a two-layer
         network with at least ``2**20`` (sample, neuron) pairs (the fitted value is in
-        ``dtype_``) and float64 otherwise: on the benchmark sets float32 fits took 21-36%
+        ``dtype_``) and float64 otherwise: on the benchmark sets float32 fits took 25-40%
         less time at test R^2 within 0.005 of float64's, and on smaller problems saved
         nothing. With ``numpy.float32`` these run about
         twice as fast in half the memory, while the weights, the residuals, the solver

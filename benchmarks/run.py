@@ -36,6 +36,7 @@ import bench_deep  # noqa: E402
 import bench_sketch  # noqa: E402
 import bench_solvers  # noqa: E402
 import bench_sparse  # noqa: E402
+import bench_units  # noqa: E402
 import bench_wide  # noqa: E402
 
 SECTIONS = [
@@ -43,6 +44,8 @@ SECTIONS = [
      ["loss_vs_time.png"]),
     ("Wide one-hot inputs: the path 'auto' picks against the exact step", bench_wide,
      "wide.md", []),
+    ("The features' units: `standardize` against MinMaxScaler and raw columns", bench_units,
+     "units.md", []),
     ("A fit beside a busy process", bench_busy, "busy.md", []),
     ("Per-step time and peak memory of each solver path, against n and m", bench_paths,
      "paths.md", ["step_time.png"]),

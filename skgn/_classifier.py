@@ -133,6 +133,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Standard deviation of ``W0``.
     fit_intercept : bool, default=True
         Append the constant feature 1.
+    standardize : bool, default=True
+        Fit on the features centered and scaled to unit variance, indicator columns
+        (entries all 0 or 1) kept, as in :class:`SketchedGNRegressor`.
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight`` (as in
         :func:`sklearn.utils.class_weight.compute_sample_weight`).
@@ -187,6 +190,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         plus the ridge term).
     validation_scores_, validation_loss_curve_, best_validation_score_
         Validation accuracy and log-loss with early stopping, else ``None``.
+    X_mean_, X_scale_ : ndarray of shape (n_features,)
+        The network sees ``(X - X_mean_) / X_scale_`` (``standardize``).
     feature_transform_ : ndarray of shape (n_features, n_features) or None
         The feature map ``T`` learned by ``agop_rounds`` (``None`` without).
     agop_scores_ : ndarray of shape (2,) or None
@@ -241,6 +246,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         init="auto",
         init_scale=1.0,
         fit_intercept=True,
+        standardize=True,
         class_weight=None,
         warm_start=False,
         early_stopping=False,
@@ -275,6 +281,7 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         self.init = init
         self.init_scale = init_scale
         self.fit_intercept = fit_intercept
+        self.standardize = standardize
         self.class_weight = class_weight
         self.warm_start = warm_start
         self.early_stopping = early_stopping

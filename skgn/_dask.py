@@ -172,6 +172,42 @@ def validate_fit_data(estimator, X, y, sample_weight):
     return X, y, sample_weight
 
 
+def column_moments(X, sample_weight):
+    """Weighted means and standard deviations of dask ``X``'s columns, and which hold
+    only 0 and 1, reduced on the workers (for :func:`skgn._fit_state.feature_scaling`).
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+        Finite inputs (from :func:`validate_fit_data`).
+    sample_weight : ndarray of shape (n_samples,) or None
+        Weights (on the client).
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_features,)
+        Float64.
+    indicator : ndarray of bool, shape (n_features,)
+        Columns whose entries are all 0 or 1.
+    """
+    import dask.array as da
+
+    X = X.astype(np.float64)
+    if sample_weight is None:
+        w = da.ones(X.shape[0], chunks=(X.chunks[0],))
+    else:
+        w = da.from_array(np.asarray(sample_weight, dtype=np.float64), chunks=(X.chunks[0],))
+    total = w.sum()
+    mean = (w[:, None] * X).sum(axis=0) / total
+    centered = X - mean
+    # As target_scaling: divide by the largest deviation before squaring.
+    peak = abs(centered).max(axis=0)
+    safe_peak = da.where(peak > 0, peak, 1.0)
+    std = safe_peak * da.sqrt((w[:, None] * (centered / safe_peak) ** 2).sum(axis=0) / total)
+    indicator = ((X == 0) | (X == 1)).all(axis=0)
+    return da.compute(mean, std, indicator)
+
+
 def check_fit_params(p):
     """Refuse the options the dask path does not have, naming what to use instead."""
     unsupported = []

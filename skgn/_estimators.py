@@ -24,7 +24,7 @@ from ._cost_model import (check_memory, exact_step_cheaper, landmark_limit,
                           resolve_paths)
 from ._features import (LearnedFeatures, agop_feature_map, finite_difference_gradients,
                         gradient_outer_product)
-from ._fit_state import FitState, target_scaling
+from ._fit_state import FitState, feature_scaling, standardized, target_scaling
 from ._gauss_newton import _LATER_SOLVE_BUDGET, INNER_RTOL_MAX, gauss_newton
 from ._losses import SquaredLoss
 from ._monitor import (CallbackSupportMixin, FirstStepProbe, build_monitor, split_validation,
@@ -92,6 +92,7 @@ _PARAMETERS = {
     "init_scale": Interval(_REAL, low=0.0, closed="neither"),
     "fit_intercept": BOOLEAN,
     "normalize_y": BOOLEAN,
+    "standardize": BOOLEAN,
     "warm_start": BOOLEAN,
     "early_stopping": BOOLEAN,
     "validation_fraction": Interval(_REAL, low=0.0, high=0.5, closed="right"),
@@ -463,9 +464,17 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         # A fit that learns features after its first step starts over once.
         callbacks = self._init_callback_context(max_subtasks=p["max_iter"] + probe)
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
-        # The learned feature map (agop_rounds): a warm start keeps its fit's.
+        # The features' standardization and learned map (agop_rounds): a warm start
+        # keeps its fit's.
         if warm:
             self._check_warm_start(p, d + p["fit_intercept"], Y.shape[1])
+            scaling = self.X_mean_, self.X_scale_
+        else:
+            moments = (_dask.column_moments(X, sample_weight)
+                       if _dask.is_dask_collection(X) and p["standardize"] else None)
+            scaling = feature_scaling(X, sample_weight, p["standardize"], moments)
+        X = standardized(X, *scaling)
+        if warm:
             transform = self.feature_transform_
         elif p["agop_rounds"] not in (0, "auto"):
             transform = self._agop_transform(p, X, y, sample_weight, seeds[5])
@@ -473,7 +482,7 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             transform = None
         fit = functools.partial(self._train, p, X, y, Y, sample_weight, seeds=seeds,
                                 callbacks=callbacks, metadata=metadata, y_ndim=y_ndim,
-                                loss=loss, metrics=metrics)
+                                loss=loss, metrics=metrics, scaling=scaling)
         state, learned = fit(transform=transform, probe=probe)
         if learned is not None and learned.kept:
             state, _ = fit(transform=learned.transform, learned=learned)
@@ -498,8 +507,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             )
 
     def _train(self, p, X, y, Y, sample_weight, *, seeds, callbacks, metadata, y_ndim, loss,
-               metrics, transform=None, probe=False, learned=None):
-        """One Gauss-Newton fit on ``X T`` (``T = transform``, the identity when ``None``).
+               metrics, scaling, transform=None, probe=False, learned=None):
+        """One Gauss-Newton fit on ``X T`` (``T = transform``, the identity when ``None``;
+        ``X`` standardized by ``scaling``, the ``(mean, scale)`` stored with the state).
 
         With ``probe`` (``agop_rounds='auto'``), the first accepted step learns a feature
         map (:meth:`_probe_features`); if the tangent kernel on the mapped inputs scores
@@ -544,7 +554,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         state = self._initial_state(p, X, Y, sample_weight, y_ndim, init_seed,
                                     selection_seed)
         state = replace(state, feature_transform=transform,
-                        agop_scores=None if learned is None else learned.scores)
+                        agop_scores=None if learned is None else learned.scores,
+                        X_mean=scaling[0], X_scale=scaling[1])
         # The probe scores the selection's candidates: there must be some.
         probe = probe and state.selection_scores is not None
         # (The training rows and encoded targets, before Y is standardized below.)
@@ -703,10 +714,11 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         inputs.
         """
         X_rows, weights = _agop_rows(X, sample_weight, seed)
-        # A fresh estimator (not a clone): the user's callbacks see only this fit.
+        # A fresh estimator (not a clone): the user's callbacks see only this fit. ``X``
+        # is standardized already, and the inner fit sees the mapped inputs as given.
         inner = type(self)(**{**self.get_params(deep=False), "agop_rounds": 0,
                               "max_iter": 1, "warm_start": False, "early_stopping": False,
-                              "verbose": 0, "progress_bar": False})
+                              "standardize": False, "verbose": 0, "progress_bar": False})
         transform = np.eye(X.shape[1])
         for _ in range(p["agop_rounds"]):
             with warnings.catch_warnings():
@@ -930,9 +942,12 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
 
     def _decision(self, X, mapped=False):
         """Network outputs on validated ``X`` in the fitted units, shape (n, n_outputs)
-        (``X`` already mapped by ``feature_transform_`` with ``mapped``)."""
-        if self.feature_transform_ is not None and not mapped:
-            X = X @ self.feature_transform_
+        (``X`` already standardized and mapped by ``feature_transform_`` with
+        ``mapped``)."""
+        if not mapped:
+            X = standardized(X, self.X_mean_, self.X_scale_)
+            if self.feature_transform_ is not None:
+                X = X @ self.feature_transform_
         network = self._fitted_network()
         m = self.n_neurons_
         # Rows per chunk so the n x m activations stay within working_memory (MiB).
@@ -1213,9 +1228,19 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         units of ``y``; in the wide regime ``alpha`` keeps the meaning it has in
         ``KernelRidge``, whose fit is linear in ``y``. The objective in
         ``loss_curve_`` and ``history_`` is then in standardized units.
+    standardize : bool, default=True
+        Fit the network on the features centered and scaled to unit variance by their
+        (weighted) means and standard deviations, as ``StandardScaler`` would, and apply
+        the same map in ``predict``. Columns whose entries are all 0 or 1 (indicators,
+        as from ``OneHotEncoder``) are kept as they are, and a constant column is only
+        centered. The network's tangent kernel depends on the features' offset and
+        size, so without this the fit depends on their units: with ``False``,
+        min-max scaled features fitted PSID's earnings to test R^2 0.670 where
+        standardized ones reach 0.920 (see the user guide). On features already
+        standardized it changes nothing but rounding. ``False`` fits ``X`` as given.
     warm_start : bool, default=False
         Continue from the previous ``fit``: its weights, the ridge anchor ``W0``, the
-        target scaling, ``alpha_`` and ``input_scale_`` (not chosen again), the
+        feature and target scalings, ``alpha_`` and ``input_scale_`` (not chosen again), the
         Levenberg-Marquardt damping and inner tolerance, and the stopping rule's
         reference; ``n_iter_``, ``loss_curve_`` and ``history_`` then accumulate. With
         ``solver='cholesky'`` or ``preconditioner='none'`` two warm fits of ``k`` steps
@@ -1287,6 +1312,12 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         The fixed output signs.
     n_outputs_ : int
         Number of targets.
+    X_mean_ : ndarray of shape (n_features,)
+        Mean subtracted from each feature (zeros for indicator columns and if
+        ``standardize=False``).
+    X_scale_ : ndarray of shape (n_features,)
+        Scale each centered feature was divided by (ones for indicator and constant
+        columns and if ``standardize=False``).
     y_mean_ : ndarray of shape (n_outputs,)
         Mean subtracted from the targets (zeros if ``normalize_y=False``).
     y_scale_ : ndarray of shape (n_outputs,)
@@ -1313,7 +1344,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
     best_validation_score_ : float or None
         Best validation R^2; its weights are the fitted ``weights_``.
     feature_transform_ : ndarray of shape (n_features, n_features) or None
-        The feature map ``T`` learned by ``agop_rounds`` (``None`` without).
+        The feature map ``T`` learned by ``agop_rounds`` (``None`` without); it acts on
+        the standardized features, ``(X - X_mean_) / X_scale_``.
     agop_scores_ : ndarray of shape (2,) or None
         With ``agop_rounds='auto'``: the best leave-one-out score of the candidates
         (negative mean squared error of the standardized targets, as
@@ -1375,6 +1407,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         init_scale=1.0,
         fit_intercept=True,
         normalize_y=True,
+        standardize=True,
         warm_start=False,
         early_stopping=False,
         validation_fraction=0.1,
@@ -1409,6 +1442,7 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         self.init_scale = init_scale
         self.fit_intercept = fit_intercept
         self.normalize_y = normalize_y
+        self.standardize = standardize
         self.warm_start = warm_start
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -1430,8 +1464,8 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Parameters
         ----------
         X : {array-like, sparse matrix} or dask collection of shape (n_samples, n_features)
-            Training data; standardized features work best. A sparse matrix is
-            densified (the products are dense whatever its sparsity). A dask array or
+            Training data (standardized inside ``fit``, see ``standardize``). A sparse
+            matrix is densified (the products are dense whatever its sparsity). A dask array or
             dataframe stays on the workers of the current ``dask.distributed`` client
             (see the user guide).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)

@@ -43,10 +43,85 @@ def target_scaling(Y, sample_weight, normalize):
     safe_peak = np.where(peak > 0, peak, 1.0)
     std = safe_peak * np.sqrt(np.average((centered / safe_peak) ** 2, axis=0,
                                          weights=sample_weight))
-    # A constant target (or one whose spread is at rounding level of its mean) is only
-    # centered; the threshold is relative to the mean, whatever the units.
+    return mean, spread_or_one(mean, std)
+
+
+def spread_or_one(mean, std):
+    """``std``, or 1 where a column is constant (a spread at rounding level of its mean).
+
+    Parameters
+    ----------
+    mean, std : ndarray of shape (n_columns,)
+        Columns' means and standard deviations.
+
+    Returns
+    -------
+    scale : ndarray of shape (n_columns,)
+        The divisor of each centered column.
+    """
+    # A constant column is only centered; the threshold is relative to the mean,
+    # whatever the units.
     tiny = 10 * np.finfo(np.float64).eps * np.abs(mean)
-    return mean, np.where((std > tiny) & (std > 0), std, 1.0)
+    return np.where((std > tiny) & (std > 0), std, 1.0)
+
+
+def feature_scaling(X, sample_weight, standardize, moments=None):
+    """The affine map ``standardize`` fits the features through: ``(X - mean) / scale``.
+
+    Columns whose entries are all 0 or 1 (indicators, as ``OneHotEncoder`` makes) keep
+    mean 0 and scale 1; every other column gets its weighted mean and standard deviation
+    (zero spread -> 1, as :func:`target_scaling`).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite inputs.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Weights.
+    standardize : bool
+        Whether to standardize at all (else mean 0, scale 1 for every column).
+    moments : tuple of ndarray, default=None
+        The columns' ``(mean, std, indicator)`` computed elsewhere (dask inputs:
+        ``skgn._dask.column_moments``); ``None`` computes them from ``X``.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_features,)
+        Float64.
+    """
+    d = X.shape[1]
+    if not standardize:
+        return np.zeros(d), np.ones(d)
+    if moments is None:
+        # Row order (C) sums each column row after row: the same bits whatever the
+        # caller's layout (a CSC matrix densifies to Fortran order).
+        mean, scale = target_scaling(np.asarray(X, dtype=np.float64, order="C"),
+                                     sample_weight, True)
+        indicator = np.all((X == 0) | (X == 1), axis=0)
+    else:
+        mean, std, indicator = moments
+        scale = spread_or_one(mean, std)
+    return np.where(indicator, 0.0, mean), np.where(indicator, 1.0, scale)
+
+
+def standardized(X, mean, scale):
+    """``(X - mean) / scale`` in ``X``'s dtype (``X`` itself when the map is the identity).
+
+    Parameters
+    ----------
+    X : ndarray or dask array of shape (n_samples, n_features)
+        Inputs.
+    mean, scale : ndarray of shape (n_features,)
+        From :func:`feature_scaling`.
+
+    Returns
+    -------
+    X : ndarray or dask array of shape (n_samples, n_features)
+        A new array unless the map is the identity.
+    """
+    if not (np.any(mean != 0) or np.any(scale != 1)):
+        return X
+    return ((X - mean) / scale).astype(X.dtype, copy=False)
 
 
 @dataclass
@@ -105,6 +180,8 @@ class FitState:
     agop_scores : ndarray of shape (2,) or None
         ``agop_rounds='auto'``: the best leave-one-out score of the selection without
         and with the learned map (``None`` when no map was learned).
+    X_mean, X_scale : ndarray of shape (n_features,)
+        The features are fitted as ``(X - X_mean) / X_scale`` (``standardize``).
     """
 
     weights: np.ndarray
@@ -135,6 +212,8 @@ class FitState:
     converged: bool = False
     feature_transform: np.ndarray = None
     agop_scores: np.ndarray = None
+    X_mean: np.ndarray = None
+    X_scale: np.ndarray = None
 
     @staticmethod
     def attribute_name(name):

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
 
 from skgn import SketchedGNRegressor
 from skgn._network import BlockedReLUJacobian, add_bias_feature
@@ -148,6 +149,31 @@ def test_exact_steps_match_the_unblocked_fit(client):
     ref = SketchedGNRegressor(**kw).fit(X, y2, sample_weight=sw)
     assert_allclose(est.predict(X), ref.predict(X), rtol=1e-8)
     assert est.predict(_on_workers(client, X, 250)).shape == (600, 2)
+
+
+def test_feature_scaling_from_the_workers_is_the_in_memory_one(client):
+    """The columns' weighted moments reduced on the workers give the in-memory map;
+    the fit stores it and predicts through it."""
+    from skgn._dask import column_moments
+    from skgn._fit_state import feature_scaling
+
+    X, y = _data(n=700)
+    rng = np.random.RandomState(1)
+    X = np.c_[X * 40.0 + 3.0, rng.randint(0, 2, len(X))]
+    w = rng.uniform(0.5, 2.0, len(X))
+    dX = _on_workers(client, X, 256)
+    for weights in (None, w):
+        want = feature_scaling(X, weights, True)
+        got = feature_scaling(dX, weights, True, column_moments(dX, weights))
+        for g, e in zip(got, want):
+            assert_allclose(g, e, rtol=1e-13)
+    assert want[0][-1] == 0.0 and want[1][-1] == 1.0
+    est = SketchedGNRegressor(n_neurons=32, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(dX, y)
+    assert_allclose(est.X_mean_, feature_scaling(X, None, True)[0], rtol=1e-13)
+    assert_allclose(est.predict(dX).compute(), est.predict(X), rtol=1e-12)
 
 
 def test_agop_rounds_learn_the_in_memory_map(client, monkeypatch):

@@ -174,9 +174,11 @@ def test_shifted_deep_estimator_scores_its_own_kernel_and_predicts_its_network()
     assert reg.shift_ == 0.6 and reg.selection_scores_.shape == (3, 9)
     assert reg.score(X, y) > 0.9
     assert reg.loss_curve_ == sorted(reg.loss_curve_, reverse=True)
-    # predict runs the trained shifted network (less its initial output).
+    # predict runs the trained shifted network (less its initial output) on the
+    # standardized features.
     net = DeepReLU(reg.output_signs_, 4, 2, reference=reg.initial_weights_, shift=0.6)
-    X_tilde = add_bias_feature(X, True, bias=1.0 / reg.input_scale_)  # [x, 1/s]
+    Z = (X - reg.X_mean_) / reg.X_scale_
+    X_tilde = add_bias_feature(Z, True, bias=1.0 / reg.input_scale_)  # [z, 1/s]
     expected = net.predict(reg.weights_, X_tilde)[:, 0] * reg.y_scale_[0] + reg.y_mean_[0]
     assert_allclose(reg.predict(X), expected, rtol=1e-12)
     # 'auto': about sqrt(m) neurons of each layer fire.

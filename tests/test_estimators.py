@@ -795,3 +795,45 @@ def test_the_narrowest_networks_fit(n_neurons):
     reg = SketchedGNRegressor(n_neurons=n_neurons, random_state=0).fit(X, y)
     assert reg.history_[0]["solver"] == "parameter_cg"
     assert reg.score(X, y) > 0.3
+
+
+def _units_data(n=200, seed=0):
+    """Three numeric features and a 0/1 indicator."""
+    rng = np.random.RandomState(seed)
+    X = np.c_[rng.standard_normal((n, 3)), rng.randint(0, 2, n)]
+    y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 3] + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def test_standardize_makes_the_fit_independent_of_the_features_units():
+    X, y = _units_data()
+    # Other units and offsets for the numeric features; the indicator stays 0/1.
+    a, b = np.array([1e3, 1e-3, 50.0, 1.0]), np.array([-7.0, 20.0, 0.0, 0.0])
+    kw = dict(n_neurons=64, solver="cholesky", random_state=0)
+    ref = SketchedGNRegressor(**kw).fit(X, y)
+    moved = SketchedGNRegressor(**kw).fit(X * a + b, y)
+    assert (moved.alpha_, moved.input_scale_) == (ref.alpha_, ref.input_scale_)
+    assert_allclose(moved.predict(X * a + b), ref.predict(X), rtol=1e-8, atol=1e-10)
+    assert moved.X_mean_[3] == 0.0 and moved.X_scale_[3] == 1.0
+    # It is the fit behind a StandardScaler of the numeric columns.
+    scaler = ColumnTransformer([("num", StandardScaler(), [0, 1, 2])], remainder="passthrough")
+    piped = make_pipeline(scaler, SketchedGNRegressor(standardize=False, **kw)).fit(X * a + b, y)
+    assert_allclose(piped.predict(X * a + b), ref.predict(X), rtol=1e-8, atol=1e-10)
+    # Without it the units change the fit.
+    raw = SketchedGNRegressor(standardize=False, **kw).fit(X * a + b, y)
+    assert_array_equal(raw.X_mean_, 0.0)
+    assert_array_equal(raw.X_scale_, 1.0)
+    assert raw.score(X * a + b, y) < ref.score(X, y) - 0.05
+
+
+def test_warm_start_keeps_the_feature_scaling():
+    X, y = _units_data()
+    reg = SketchedGNRegressor(n_neurons=32, max_iter=2, tol=0.0, warm_start=True,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+        mean, scale = reg.X_mean_.copy(), reg.X_scale_.copy()
+        reg.fit(X[:100] + 1.0, y[:100])
+    assert_array_equal(reg.X_mean_, mean)
+    assert_array_equal(reg.X_scale_, scale)

@@ -78,12 +78,15 @@ def test_agop_round_is_one_step_fit_then_the_map_then_the_fit(depth):
     w = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
     kw = dict(n_neurons=64, depth=depth, random_state=0)
     model = _quiet_fit(SketchedGNRegressor(agop_rounds=1, **kw), X, y, sample_weight=w)
-    first = _quiet_fit(SketchedGNRegressor(max_iter=1, agop_rounds=0, **kw), X, y,
-                       sample_weight=w)
-    T = agop_feature_map(gradient_outer_product(first._input_gradients(X), w), X, w)
+    # The map acts on the standardized features.
+    Z = (X - model.X_mean_) / model.X_scale_
+    first = _quiet_fit(SketchedGNRegressor(max_iter=1, agop_rounds=0, standardize=False,
+                                           **kw), Z, y, sample_weight=w)
+    T = agop_feature_map(gradient_outer_product(first._input_gradients(Z), w), Z, w)
     assert_allclose(model.feature_transform_, T, rtol=1e-10, atol=1e-12)
-    plain = _quiet_fit(SketchedGNRegressor(agop_rounds=0, **kw), X @ T, y, sample_weight=w)
-    assert_allclose(model.predict(X), plain.predict(X @ T), rtol=1e-9, atol=1e-10)
+    plain = _quiet_fit(SketchedGNRegressor(agop_rounds=0, standardize=False, **kw), Z @ T,
+                       y, sample_weight=w)
+    assert_allclose(model.predict(X), plain.predict(Z @ T), rtol=1e-9, atol=1e-10)
     assert SketchedGNRegressor(agop_rounds=0, **kw).fit(X, y).feature_transform_ is None
 
 

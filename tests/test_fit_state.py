@@ -3,11 +3,12 @@
 import warnings
 
 import numpy as np
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_friedman1
+from sklearn.preprocessing import StandardScaler
 
 from skgn import SketchedGNRegressor
-from skgn._fit_state import FitState, target_scaling
+from skgn._fit_state import FitState, feature_scaling, standardized, target_scaling
 
 
 def test_state_round_trips_through_the_estimator():
@@ -36,3 +37,31 @@ def test_target_scaling_is_weighted_and_guards_constant_targets():
     mean, scale = target_scaling(Y, None, False)
     assert_array_equal(mean, 0.0)
     assert_array_equal(scale, 1.0)
+
+
+def test_feature_scaling_is_standard_scalers_except_for_indicator_columns():
+    rng = np.random.RandomState(0)
+    n = 60
+    X = np.c_[rng.normal(5.0, 3.0, n), rng.randint(0, 2, n), np.full(n, 7.0),
+              1e-3 * rng.standard_normal(n), rng.randint(0, 3, n)]
+    w = rng.uniform(0.5, 2.0, n)
+    mean, scale = feature_scaling(X, w, True)
+    reference = StandardScaler().fit(X, sample_weight=w)
+    # Every column but the indicator (column 1) as StandardScaler's weighted fit: the
+    # constant column 2 is only centered, the 0/1/2 column 4 is no indicator.
+    others = [0, 2, 3, 4]
+    assert_allclose(mean[others], reference.mean_[others], rtol=1e-13)
+    assert_allclose(scale[others], reference.scale_[others], rtol=1e-13)
+    assert mean[1] == 0.0 and scale[1] == 1.0 and scale[2] == 1.0
+    # The same bits from a Fortran-ordered copy (a densified CSC matrix).
+    for got, want in zip(feature_scaling(np.asfortranarray(X), w, True), (mean, scale)):
+        assert_array_equal(got, want)
+    # standardize=False is the identity, and standardized returns X itself.
+    mean, scale = feature_scaling(X, w, False)
+    assert_array_equal(mean, 0.0)
+    assert_array_equal(scale, 1.0)
+    assert standardized(X, mean, scale) is X
+    Z = standardized(X.astype(np.float32), *feature_scaling(X, None, True))
+    assert Z.dtype == np.float32
+    assert_allclose(Z[:, 0].mean(), 0.0, atol=1e-6)
+    assert_allclose(Z[:, 0].std(), 1.0, rtol=1e-6)

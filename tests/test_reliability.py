@@ -60,10 +60,17 @@ def test_inputs_whose_squares_overflow_raise(data):
 
 def test_no_accepted_step_is_not_convergence(data):
     X, y = data
-    reg = SketchedGNRegressor(n_neurons=32, random_state=0)
+    reg = SketchedGNRegressor(n_neurons=32, standardize=False, random_state=0)
     with pytest.warns(ConvergenceWarning, match="accepted no Gauss-Newton step"):
         reg.fit(X * 1e20, y)
     assert not reg.converged_ and reg.loss_curve_ == []
+    # Standardized (the default), the same inputs fit as the unscaled ones do.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        scaled = SketchedGNRegressor(n_neurons=32, random_state=0).fit(X * 1e20, y)
+    plain = SketchedGNRegressor(n_neurons=32, random_state=0).fit(X, y)
+    assert scaled.converged_
+    assert scaled.score(X * 1e20, y) == pytest.approx(plain.score(X, y), abs=1e-6)
 
 
 # 4. warm_start: exact continuation without a preconditioner; with one, a monotone

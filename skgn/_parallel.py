@@ -136,9 +136,9 @@ def ordered_sum(parts):
 # Below this many (row, neuron) pairs a multithreaded BLAS call costs more in thread
 # start-up and spin-waiting than it saves, and OpenBLAS threads that spin while a busy
 # neighbour holds the other core multiply the fit time: on 2 cores a fit at defaults on
-# nox's 4,500 rows took 0.41 s idle and 0.60 s beside a busy process under this rule,
-# 0.40 s and 1.06 s with BLAS on both cores (benchmarks/bench_busy.py, benchmarks/busy.md;
-# 0.57 s against 0.95 s beside a busy process the run before).
+# nox's 4,500 rows took 0.45 s idle and 0.69 s beside a busy process under this rule,
+# 0.45 s and 1.44 s with BLAS on both cores (benchmarks/bench_busy.py, benchmarks/busy.md;
+# 0.60 s against 1.06 s beside a busy process the run before).
 _SINGLE_THREAD_PAIRS = 2**23
 
 

@@ -318,8 +318,8 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; standardized features work best. A sparse matrix is
-            densified (the products are dense whatever its sparsity).
+            Training data (standardized inside ``fit``, see ``standardize``). A sparse
+            matrix is densified (the products are dense whatever its sparsity).
         y : array-like of shape (n_samples,)
             Class labels (strings or integers).
         sample_weight : array-like of shape (n_samples,), default=None

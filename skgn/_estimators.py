@@ -687,7 +687,8 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             warnings.warn(
                 f"{type(self).__name__} accepted no Gauss-Newton step in {result.n_iter} "
                 f"attempt(s) ({result.message}): the model is the initial network. "
-                "Standardize the features, raise alpha or max_iter.",
+                + ("Raise alpha or max_iter." if p["standardize"] else
+                   "Standardize the features (standardize=True), raise alpha or max_iter."),
                 ConvergenceWarning,
             )
         elif not state.converged and result.message != "stopped by the monitor":

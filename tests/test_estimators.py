@@ -649,7 +649,11 @@ def _curvature_data(n=3000, seed=0):
 def test_curvature_rows_sub_samples_the_steps_and_lowers_the_loss():
     X, y = _curvature_data()
     sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
-    kw = {"n_neurons": 64, "alpha": 0.1, "input_scale": 1.0, "random_state": 0}
+    # tol=1e-4: at the default tol a sub-sampled step whose decrease is small by chance
+    # ends the fit, after 7 to 16 steps by the BLAS kernel's rounding (training R^2 0.9537
+    # to 0.9784 over four seeds and three OpenBLAS kernels, the exact fit 0.9738-0.9784);
+    # near convergence they all end within 0.004 of the exact fit.
+    kw = {"n_neurons": 64, "alpha": 0.1, "input_scale": 1.0, "random_state": 0, "tol": 1e-4}
     model = SketchedGNRegressor(curvature_rows=600, n_landmarks=100, **kw)
     model.fit(X, y, sample_weight=sw)
     assert model.curvature_rows_ == 600
@@ -658,10 +662,10 @@ def test_curvature_rows_sub_samples_the_steps_and_lowers_the_loss():
     exact = SketchedGNRegressor(curvature_rows=None, **kw).fit(X, y, sample_weight=sw)
     assert exact.curvature_rows_ == len(y)
     # Same objective, so the sub-sampled fit ends near the exact one.
-    assert abs(model.score(X, y) - exact.score(X, y)) < 0.02
+    assert abs(model.score(X, y) - exact.score(X, y)) < 0.01
     # As many rows as the data (or more) is the exact step solved in parameter space,
     # inexactly (rtol 0.03), as sample-space CG is: the stopping rule ends it about as
-    # near the exact fit (training R^2 0.9719 here, sample-space CG 0.9737, exact 0.9770).
+    # near the exact fit (training R^2 0.9838 here, sample-space CG 0.9835, exact 0.9825).
     whole = SketchedGNRegressor(curvature_rows=2 * len(y), **kw).fit(X, y, sample_weight=sw)
     assert whole.curvature_rows_ == len(y)
     assert {h["solver"] for h in whole.history_} == {"parameter_cg"}

@@ -515,7 +515,10 @@ def test_a_step_that_would_end_the_fit_is_refined_first():
     # The problem has much to gain after the first step ...
     assert honest.loss < 0.9 * first_loss
     # ... which steps whose solves captured a thousandth of their model's decrease
-    # would have hidden: each would have looked like convergence. Refined, they reach
-    # the honest fit's objective.
+    # would have hidden: each would have looked like convergence (an unrefined fit ends
+    # at the second step's objective, about 346). Refined, they reach the honest fit's
+    # objective, up to where a fit on this ill-conditioned problem stops at tol 1e-3:
+    # under five OpenBLAS kernels (SkylakeX, Haswell, Zen, Sandybridge, Prescott) the
+    # honest fit ended at 3.45-4.92 and the refined one at 0.88-1.25 times that.
     assert loose.converged and loose.n_iter > 2
-    assert loose.loss <= 1.05 * honest.loss
+    assert loose.loss <= 1.5 * honest.loss

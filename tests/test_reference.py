@@ -5,7 +5,16 @@ The arrays in ``tests/data/reference_predictions.npz`` were written once by
 refactor of issue 9), on this project's CI machine kind (x86-64, OpenBLAS from the numpy
 wheel). A refactor must reproduce them to the last bit. A change that is meant to change
 results (a new step schedule, a new default) regenerates them in its own commit and says
-why; a new machine kind whose BLAS rounds differently does the same.
+why.
+
+The file also stores the numerical fingerprint of the machine that wrote it (numpy's and
+scipy's versions, and each loaded BLAS library's API, version and kernel architecture, as
+threadpoolctl reports them). Where the fingerprint differs, as on a user's laptop, under
+another OpenBLAS kernel (``OPENBLAS_CORETYPE=Haswell`` on the writing machine) or after a
+new numpy wheel, the BLAS sums round differently and the test compares to 1e-9 of the
+largest prediction instead: measured under the Haswell kernel on the writing machine, the
+22 cases differ from the stored arrays by at most 6.5e-13 of it, and a change of behaviour
+(a step schedule, a default) moves predictions by far more than 1e-9.
 """
 
 import pathlib
@@ -14,12 +23,20 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy
+import scipy.linalg  # noqa: F401 (loads scipy's BLAS, so the fingerprint names it)
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_friedman1
+from threadpoolctl import threadpool_info
 
 from skgn import SketchedGNRegressor
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "reference_predictions.npz"
+# Key of the machine fingerprint in REFERENCE (not a case name).
+FINGERPRINT = "_fingerprint"
+# Largest difference, relative to the largest stored prediction, accepted where the
+# fingerprint differs (module docstring).
+RTOL_OTHER_MACHINE = 1e-9
 
 _BASE = {"n_neurons": 64, "alpha": 0.3, "input_scale": 1.0, "max_iter": 5, "tol": 0.0,
          "random_state": 0}
@@ -76,6 +93,20 @@ def predictions(name):
     return reg.predict(X_test)
 
 
+def fingerprint():
+    """What decides the rounding of this machine's sums, as one string.
+
+    Returns
+    -------
+    fingerprint : str
+        numpy's and scipy's versions, then each loaded BLAS library's internal API,
+        version and kernel architecture, sorted.
+    """
+    blas = sorted({f"{info['internal_api']} {info['version']} {info.get('architecture')}"
+                   for info in threadpool_info() if info["user_api"] == "blas"})
+    return "; ".join([f"numpy {np.__version__}", f"scipy {scipy.__version__}", *blas])
+
+
 @pytest.fixture(scope="module")
 def stored():
     with np.load(REFERENCE) as data:
@@ -83,15 +114,22 @@ def stored():
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_predictions_bitwise_equal_to_reference(stored, name):
-    assert_array_equal(predictions(name), stored[name])
+def test_predictions_equal_the_reference(stored, name):
+    """Bitwise on the writing machine's fingerprint, to 1e-9 elsewhere (module docstring)."""
+    got, want = predictions(name), stored[name]
+    if str(stored[FINGERPRINT]) == fingerprint():
+        assert_array_equal(got, want)
+    else:
+        assert got.shape == want.shape
+        assert np.max(np.abs(got - want)) <= RTOL_OTHER_MACHINE * np.max(np.abs(want))
 
 
 def test_every_case_is_stored(stored):
-    assert set(stored) == set(CASES)
+    assert set(stored) == set(CASES) | {FINGERPRINT}
 
 
 if __name__ == "__main__" and "--write" in sys.argv:
     REFERENCE.parent.mkdir(exist_ok=True)
-    np.savez(REFERENCE, **{name: predictions(name) for name in sorted(CASES)})
-    print(f"wrote {len(CASES)} arrays to {REFERENCE}")
+    arrays = {name: predictions(name) for name in sorted(CASES)}
+    np.savez(REFERENCE, **arrays, **{FINGERPRINT: np.array(fingerprint())})
+    print(f"wrote {len(CASES)} arrays to {REFERENCE}, fingerprint: {fingerprint()}")

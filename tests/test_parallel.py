@@ -69,6 +69,31 @@ def test_blas_thread_count_follows_the_limits():
         assert blas_thread_count() == 1
 
 
+def test_a_fit_scans_the_loaded_libraries_at_most_once_per_process(monkeypatch):
+    """The thread rules reuse one ThreadpoolController (each new one scans every loaded
+    library, 6 ms, four times per fit), and its limits still act (tests above)."""
+    import numpy as np
+    import threadpoolctl
+
+    from skgn import SketchedGNRegressor
+
+    built = []
+    init = threadpoolctl.ThreadpoolController.__init__
+
+    def counted(self):
+        built.append(1)
+        init(self)
+
+    monkeypatch.setattr(threadpoolctl.ThreadpoolController, "__init__", counted)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = np.sin(X[:, 0])
+    SketchedGNRegressor(n_neurons=64, random_state=0).fit(X, y)
+    assert len(built) <= 1
+    SketchedGNRegressor(n_neurons=64, random_state=0).fit(X, y).predict(X)
+    assert len(built) <= 1
+
+
 def test_row_blocks_take_the_blas_thread_count_when_n_jobs_is_none():
     from skgn._network import _PARALLEL_PAIRS, _row_jobs
     from skgn._parallel import blas_thread_count, single_blas_thread

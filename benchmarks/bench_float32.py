@@ -19,7 +19,11 @@ float64 with exact inner steps (``solver='cholesky'``): the
 difference between the two float64 fits is how much the fit's own inner tolerance
 moves the predictions. And it fits float32 with exact steps too: float32 against
 float64, both with exact steps, is what the precision alone moves when no inner
-tolerance decides when a solve stops. Part 3 shows why even that differs: it perturbs
+tolerance decides when a solve stops. The last yardstick refits the float64 fit in a
+child process under another OpenBLAS kernel (``OPENBLAS_CORETYPE``: Sandybridge, or
+Haswell where the kernel in use is Sandybridge; x86-64 OpenBLAS only, "n/a" elsewhere):
+float64 rounding moved by one BLAS kernel, what float32's ``6e-8`` rounding moves by a
+billion times more. Part 3 shows why even exact steps differ: it perturbs
 the friedman1 fit's mapped inputs by a relative ``1e-6`` (float32 rounding is ``6e-8``),
 takes one exact float64 step from the same initialization, and counts the
 (sample, neuron) pairs whose pre-activation at the initialization crossed the ReLU's
@@ -28,7 +32,11 @@ kink. Prints Markdown tables and writes them, with the command, to
 """
 
 import argparse
+import os
+import platform
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -38,6 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_info
 
 import datasets
 from skgn import SketchedGNRegressor
@@ -89,21 +98,67 @@ def step_table(n, m, d):
     return head + rows
 
 
+def split(name):
+    """The set's 75/25 split (at most 4,500 training rows), standardized."""
+    X, y = datasets.load(name, n=4000)
+    train = min(0.75, 4500 / len(y))
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, train_size=train, random_state=0)
+    scaler = StandardScaler().fit(X_tr)
+    mean, scale = y_tr.mean(), y_tr.std()
+    return (scaler.transform(X_tr), scaler.transform(X_te), (y_tr - mean) / scale,
+            (y_te - mean) / scale)
+
+
+def float64_predictions(name, landmarks):
+    """Test predictions of the table's float64 fit at defaults."""
+    X_tr, X_te, y_tr, _ = split(name)
+    model = SketchedGNRegressor(dtype=np.float64, n_landmarks=landmarks, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X_tr, y_tr).predict(X_te)
+
+
+def blas_kernel():
+    """The OpenBLAS kernel numpy uses, or None for another BLAS or a non-x86 machine."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    for info in threadpool_info():
+        if info["user_api"] == "blas" and info["internal_api"] == "openblas":
+            return info.get("architecture")
+    return None
+
+
+def other_kernel_predictions(name, landmarks):
+    """``float64_predictions`` in a child process under another OpenBLAS kernel.
+
+    Returns the predictions and the kernel's name, or ``(None, None)`` where the kernel
+    cannot be switched (another BLAS, a build without runtime kernel choice).
+    """
+    here = blas_kernel()
+    if here is None:
+        return None, None
+    other = "Haswell" if here.lower() == "sandybridge" else "Sandybridge"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pred.npy"
+        env = {**os.environ, "OPENBLAS_CORETYPE": other}
+        subprocess.run([sys.executable, __file__, "--float64-child", name, str(landmarks),
+                        str(out)], env=env, check=True, cwd=HERE)
+        ran = out.with_suffix(".kernel").read_text()
+        if ran.lower() == here.lower():
+            return None, None
+        return np.load(out), ran
+
+
 def fit_table(quick):
     rows = []
     for name in SETS:
-        X, y = datasets.load(name, n=4000)
-        train = min(0.75, 4500 / len(y))
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, train_size=train, random_state=0)
-        scaler = StandardScaler().fit(X_tr)
-        X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
-        mean, scale = y_tr.mean(), y_tr.std()
-        y_tr, y_te = (y_tr - mean) / scale, (y_te - mean) / scale
+        X_tr, X_te, y_tr, y_te = split(name)
         result, landmarks = {}, "auto"
         for dtype in (np.float32, np.float64):
             # The same fit but for precision: n_landmarks='auto' prices iterations at the
             # products' speed, so the float64 fit takes the count the float32 fit chose.
             model = SketchedGNRegressor(dtype=dtype, n_landmarks=landmarks, random_state=0)
+            given = landmarks
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -124,22 +179,29 @@ def fit_table(quick):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             seeded = other.fit(X_tr, y_tr).predict(X_te)
+        # The rounding yardstick: the same float64 fit under another BLAS kernel.
+        kernel_pred, kernel = other_kernel_predictions(name, given)
+        rel_kernel = ("n/a" if kernel_pred is None else
+                      f"{np.linalg.norm(p64 - kernel_pred) / np.linalg.norm(p64):.1e} "
+                      f"({kernel})")
         rel = np.linalg.norm(p64 - p32) / np.linalg.norm(p64)
         rel_exact = np.linalg.norm(p64 - e64) / np.linalg.norm(e64)
         rel_both = np.linalg.norm(e64 - e32) / np.linalg.norm(e64)
         rel_seed = np.linalg.norm(p64 - seeded) / np.linalg.norm(p64)
-        rows.append(f"| {name} | {len(y_tr)} | {rel:.1e} | {rel_seed:.1e} | {rel_exact:.1e} | "
+        rows.append(f"| {name} | {len(y_tr)} | {rel:.1e} | {rel_kernel} | {rel_seed:.1e} | "
+                    f"{rel_exact:.1e} | "
                     f"{rel_both:.1e} ({n64} / {n32} steps) | {r2_score(y_te, p64):.4f} | "
                     f"{r2_score(y_te, p32):.4f} | {t64:.2f} | {t32:.2f} | {s64} / {s32} |")
         print(rows[-1], flush=True)
         if quick and len(rows) == 2:
             break
     head = ["| dataset | n_train | relative difference of test predictions | same, float64 "
+            "against float64 under another OpenBLAS kernel | same, float64 "
             "against float64 with random_state=1 | same, float64 "
             "against float64 with exact steps | same, float32 against float64, both with "
             "exact steps | R^2 float64 | R^2 float32 | fit s float64 | fit s float32 | "
             "steps (64 / 32) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     return head + rows
 
 
@@ -191,7 +253,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--kink", action="store_true", help="only part 3, printed")
+    parser.add_argument("--float64-child", nargs=3, metavar=("SET", "LANDMARKS", "OUT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.float64_child:
+        name, landmarks, out = args.float64_child
+        np.save(out, float64_predictions(name, int(landmarks)))
+        Path(out).with_suffix(".kernel").write_text(str(blas_kernel()))
+        return 0
     if args.kink:
         print("\n".join(kink_table()))
         return 0

@@ -63,6 +63,61 @@ class SolverResult:
 
 # Residual replacements (restarts from the true residual) allowed per CG solve.
 _MAX_REPLACEMENTS = 4
+# Bytes of residuals (and their preconditioned copies) CG keeps to reorthogonalize:
+# 2 * 8 * n bytes per iteration, so 100 iterations at n = 80,000 (sample space holds
+# n <= P rows at defaults); beyond it the later residuals are projected off the first
+# ones only.
+_REORTHOGONALIZATION_BYTES = 2**27
+
+
+class _ResidualBasis:
+    """CG's residuals ``r_j`` and ``z_j = M^{-1} r_j``, to keep new residuals
+    ``M^{-1}``-orthogonal to them.
+
+    In exact arithmetic preconditioned CG's residuals satisfy ``r_i^T z_j = 0`` for
+    ``i != j``. In floating point they lose that orthogonality within a few tens of
+    iterations on an ill-conditioned system, and the iterates then depend on how every
+    product rounded: the same float64 fit under two OpenBLAS kernels (Haswell and
+    Sandybridge) gave test predictions 9e-2 apart on friedman1 and 3e-2 on computers.
+    Projecting each new residual off the kept ones (classical Gram-Schmidt, twice) keeps
+    the iteration on its exact-arithmetic path: 4e-11 and 9e-11 apart
+    (``benchmarks/float32.md``). It costs ``8 k n`` flops at iteration ``k``, against
+    ``4 n P`` for the iteration's two products.
+
+    Parameters
+    ----------
+    n : int
+        Length of the residuals.
+    """
+
+    def __init__(self, n):
+        self.capacity = max(1, _REORTHOGONALIZATION_BYTES // (16 * n))
+        self.R = np.empty((0, n))
+        self.Z = np.empty((0, n))
+        self.rz = np.empty(0)
+        self.k = 0
+
+    def add(self, r, z, rz):
+        """Keep ``r``, ``z = M^{-1} r`` and ``r^T z`` (until the byte budget is spent)."""
+        if self.k == self.capacity:
+            return
+        if self.k == len(self.rz):
+            # Grow by doubling: the iterations a solve takes are not known in advance.
+            size = min(self.capacity, max(16, 2 * self.k))
+            for name in ("R", "Z"):
+                grown = np.empty((size, self.R.shape[1]))
+                grown[:self.k] = getattr(self, name)[:self.k]
+                setattr(self, name, grown)
+            self.rz = np.resize(self.rz, size)
+        self.R[self.k], self.Z[self.k], self.rz[self.k] = r, z, rz
+        self.k += 1
+
+    def project(self, r):
+        """``r - sum_j (z_j^T r / r_j^T z_j) r_j``, twice (CGS2)."""
+        R, Z, rz = self.R[:self.k], self.Z[:self.k], self.rz[:self.k]
+        for _ in range(2):
+            r = r - ((Z @ r) / rz) @ R
+        return r
 
 
 def _shifted_cholesky_solve(A, lam, rhs):
@@ -171,7 +226,9 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     ``eps ||J|| ||p||``; recomputing it as ``b - J (J^T g) - lam g`` would cost
     ``eps ||J||^2 ||g||``, which on a Gram with condition number 1e8 stalls the true
     residual near 1e-10. SciPy's :func:`scipy.sparse.linalg.cg` does not expose
-    ``J^T d``, hence this short loop.
+    ``J^T d``, hence this short loop. Each new residual is reorthogonalized against the
+    earlier ones (``_ResidualBasis``), so that the iterates, and the fit, do not depend
+    on the rounding of the BLAS in use.
 
     Parameters
     ----------
@@ -217,6 +274,9 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
             break
         z = precondition(r)
         d, rz = z, r @ z
+        # (A restart begins a new Krylov space: the old residuals do not apply.)
+        basis = _ResidualBasis(n)
+        basis.add(r, z, rz)
         while n_iter < maxiter and np.linalg.norm(r) > target:
             jd = J.rmatvec(d)
             # K d = J (J^T d) + lam d
@@ -230,10 +290,11 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
             g += step * d
             p += step * jd
             # a new array: the preconditioner may return r itself as z = d
-            r = r - step * kd
+            r = basis.project(r - step * kd)
             n_iter += 1
             z = precondition(r)
             rz, rz_old = r @ z, rz
+            basis.add(r, z, rz)
             d = z + (rz / rz_old) * d
         # true residual of [J, sqrt(lam) I] [p; sqrt(lam) g] = b
         r = b - J.matvec(p) - lam * g

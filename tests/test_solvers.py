@@ -79,7 +79,9 @@ def test_zero_rhs():
 
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_starting_guess_gives_the_same_solution(name):
-    M, J, b = _operator(n=40, P=30, seed=3)
+    # (More rows than CG needs at most: at n = 40, P = 30 the Gram has 31 distinct
+    # eigenvalues and reorthogonalized CG ends in 31 iterations from either start.)
+    M, J, b = _operator(n=200, P=150, seed=3)
     lam = 1e-2
     expected = np.linalg.solve(M @ M.T + lam * np.eye(M.shape[0]), b)
     start = expected + 1e-3 * np.random.default_rng(1).standard_normal(len(b))
@@ -126,3 +128,80 @@ def test_parameter_cg_matches_the_dense_solve_and_continues_from_x0(lam):
     assert_allclose(rest.x, exact, rtol=1e-6, atol=1e-8 * np.abs(exact).max())
     zero = solve_parameter_cg(C, np.zeros(W.size), lam)
     assert zero.converged and zero.n_iter == 0 and not zero.x.any()
+
+
+def _spread_spectrum(n=300, P=400, seed=4):
+    """``M`` with singular values from 1 down to 1e-4: CG loses orthogonality fast."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((P, n)))
+    return (U * np.logspace(0, -4, n)) @ V.T, rng.standard_normal(n)
+
+
+class _Reordered:
+    """``M``'s products summed in another order: a BLAS kernel that rounds differently."""
+
+    def __init__(self, M, seed):
+        rng = np.random.default_rng(seed)
+        self.shape, self.dtype = M.shape, M.dtype
+        self.cols, self.rows = rng.permutation(M.shape[1]), rng.permutation(M.shape[0])
+        self.Mc, self.Mr = M[:, self.cols], M[self.rows]
+
+    def matvec(self, v):
+        return self.Mc @ v[self.cols]
+
+    def rmatvec(self, z):
+        return self.Mr.T @ z[self.rows]
+
+
+@pytest.mark.parametrize("budget, agree", [(None, True), (0, False)])
+def test_cg_iterates_do_not_depend_on_the_products_rounding(monkeypatch, budget, agree):
+    """Reorthogonalized CG follows its exact-arithmetic path, so two roundings of the
+    same products give the same truncated iterate; without it (one kept residual) they
+    drift apart by far more than the rounding."""
+    import skgn._solvers
+
+    if budget is not None:
+        monkeypatch.setattr(skgn._solvers, "_REORTHOGONALIZATION_BYTES", budget)
+    M, b = _spread_spectrum()
+    lam = 1e-6
+    # A truncated solve, as the Gauss-Newton steps make: 80 iterations, rtol not met.
+    runs = [solve_cg(op, b, lam, rtol=1e-12, maxiter=80)
+            for op in (aslinearoperator(M), _Reordered(M, 1), _Reordered(M, 2))]
+    assert all(run.n_iter == 80 and not run.converged for run in runs)
+    gaps = [np.linalg.norm(run.jtx - runs[0].jtx) / np.linalg.norm(runs[0].jtx)
+            for run in runs[1:]]
+    if agree:
+        assert max(gaps) < 1e-9
+        # Still CG: the energy-norm error, which CG minimizes over a growing Krylov
+        # space, falls from 40 to 80 iterations.
+        A = M @ M.T + lam * np.eye(len(b))
+        expected = np.linalg.solve(A, b)
+
+        def energy_error(x):
+            e = x - expected
+            return np.sqrt(e @ A @ e / (expected @ A @ expected))
+
+        half = solve_cg(aslinearoperator(M), b, lam, rtol=1e-12, maxiter=40)
+        assert energy_error(runs[0].x) < energy_error(half.x) < 1.0
+    else:
+        assert min(gaps) > 1e-6
+
+
+def test_residual_basis_keeps_residuals_within_its_byte_budget(monkeypatch):
+    import skgn._solvers
+    from skgn._solvers import _ResidualBasis
+
+    monkeypatch.setattr(skgn._solvers, "_REORTHOGONALIZATION_BYTES", 16 * 50 * 3)
+    basis = _ResidualBasis(50)
+    assert basis.capacity == 3
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((50, 5)))
+    for q in Q.T:
+        basis.add(q, q, 1.0)
+    assert basis.k == 3
+    # The projection removes exactly the kept directions (identity preconditioner).
+    r = rng.standard_normal(50)
+    projected = basis.project(r)
+    assert_allclose(Q[:, :3].T @ projected, 0.0, atol=1e-14)
+    assert_allclose(Q[:, 3:].T @ projected, Q[:, 3:].T @ r, atol=1e-14)

@@ -524,3 +524,38 @@ def test_a_step_that_would_end_the_fit_is_refined_first():
     stalled = loose.history[1]["loss"]
     assert loose.converged and loose.n_iter > 2
     assert loose.loss < 0.05 * stalled and loose.loss < 4 * honest.loss
+
+
+def _overreaching_second_solve(factor):
+    """``solve_cg``, but the second fresh solve returns ``factor`` times its iterate (a
+    model that over-reaches, so that the step is accepted only after backtracking)."""
+    fresh = []
+
+    def solve(J, b, lam, *, rtol, maxiter, preconditioner, x0=None):
+        result = solve_cg(J, b, lam, rtol=rtol, maxiter=maxiter,
+                          preconditioner=preconditioner, x0=x0)
+        if x0 is None:
+            fresh.append(rtol)
+            if len(fresh) == 2:
+                return replace(result, x=factor * result.x, jtx=factor * result.jtx)
+        return result
+
+    return solve
+
+
+@pytest.mark.parametrize("factor", [1.0, 7.6])
+@pytest.mark.parametrize("tol", [0.05, 0.1])
+def test_a_backtracked_step_does_not_end_the_fit(factor, tol):
+    """The rule 'step decrease below tol times the total decrease' needs a full step: a
+    step accepted at a shorter length decreased little because its model over-reached.
+    (Here, with the over-reaching solve and tol=0.1, the fit had ended after a step
+    accepted at half length, at objective 22.6; it goes on to 16.9.)"""
+    X_tilde, _, W0, signs, Y, _ = _problem(n=40, d=3, m=64, seed=0)
+    result = gauss_newton(TwoLayerReLU(signs), W0, W0, X_tilde, Y,
+                          solve=_overreaching_second_solve(factor), alpha=1e-2,
+                          preconditioner=NO_PRECONDITIONER, max_iter=30, tol=tol)
+    assert result.converged
+    if result.message == "step decrease below tol times the total decrease":
+        assert result.history[-1]["step_length"] == 1.0
+    if factor != 1.0:
+        assert any(h["step_length"] < 1.0 for h in result.history)

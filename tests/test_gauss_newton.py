@@ -486,10 +486,10 @@ def test_sub_sampled_fit_never_increases_the_loss(k):
     assert not all(h["preconditioner_fitted"] for h in result.history)
 
 
-def _loose_later_solves(factor):
-    """``solve_cg``, but every later solve from scratch returns ``factor`` times its
-    iterate and still reports convergence (a loose solve that captured little of its
-    model's decrease); a continued solve (``x0`` given) runs to its tolerance."""
+def _scaled_fresh_solves(factor, scaled):
+    """``solve_cg``, but the solves from scratch whose count (from 1) satisfies
+    ``scaled(count)`` return ``factor`` times their iterate and still report convergence;
+    a continued solve (``x0`` given) runs to its tolerance."""
     fresh = []
 
     def solve(J, b, lam, *, rtol, maxiter, preconditioner, x0=None):
@@ -497,11 +497,17 @@ def _loose_later_solves(factor):
                           preconditioner=preconditioner, x0=x0)
         if x0 is None:
             fresh.append(rtol)
-            if len(fresh) > 1:
+            if scaled(len(fresh)):
                 return replace(result, x=factor * result.x, jtx=None)
         return result
 
     return solve
+
+
+def _loose_later_solves(factor):
+    """Every later solve from scratch a loose one, ``factor`` times its iterate (it
+    captured little of its model's decrease)."""
+    return _scaled_fresh_solves(factor, lambda count: count > 1)
 
 
 def test_a_step_that_would_end_the_fit_is_refined_first():
@@ -527,20 +533,9 @@ def test_a_step_that_would_end_the_fit_is_refined_first():
 
 
 def _overreaching_second_solve(factor):
-    """``solve_cg``, but the second fresh solve returns ``factor`` times its iterate (a
-    model that over-reaches, so that the step is accepted only after backtracking)."""
-    fresh = []
-
-    def solve(J, b, lam, *, rtol, maxiter, preconditioner, x0=None):
-        result = solve_cg(J, b, lam, rtol=rtol, maxiter=maxiter,
-                          preconditioner=preconditioner, x0=x0)
-        if x0 is None:
-            fresh.append(rtol)
-            if len(fresh) == 2:
-                return replace(result, x=factor * result.x, jtx=factor * result.jtx)
-        return result
-
-    return solve
+    """The second solve from scratch ``factor`` times its iterate (a model that
+    over-reaches, so that the step is accepted only after backtracking)."""
+    return _scaled_fresh_solves(factor, lambda count: count == 2)
 
 
 @pytest.mark.parametrize("factor", [1.0, 7.6])

@@ -16,8 +16,8 @@ def _controller():
     """The process's ``ThreadpoolController``, built at the first use and reused.
 
     Building one scans every loaded shared library: ``threadpool_limits`` and
-    ``threadpool_info`` build a new one per call, which cost 6 ms each, four times per
-    fit (25 ms of a 0.22 s fit on seattle). threadpoolctl's documentation recommends one
+    ``threadpool_info`` build a new one per call, which cost 6 ms each, four to six times
+    per fit (25 ms of a 0.22 s fit on seattle). threadpoolctl's documentation recommends one
     controller, and scikit-learn keeps one per process too. The BLAS libraries that
     matter (numpy's and scipy's) are loaded when skgn is imported, before the first use;
     the thread counts it reports are read live.

@@ -22,8 +22,8 @@ float64, both with exact steps, is what the precision alone moves when no inner
 tolerance decides when a solve stops. The last yardstick refits the float64 fit in a
 child process under another OpenBLAS kernel (``OPENBLAS_CORETYPE``: Sandybridge, or
 Haswell where the kernel in use is Sandybridge; x86-64 OpenBLAS only, "n/a" elsewhere):
-float64 rounding moved by one BLAS kernel, what float32's ``6e-8`` rounding moves by a
-billion times more. Part 3 shows why even exact steps differ: it perturbs
+how far the fit moves when only float64's ``1e-16`` rounding changes, against float32's
+``6e-8``. Part 3 shows why even exact steps differ: it perturbs
 the friedman1 fit's mapped inputs by a relative ``1e-6`` (float32 rounding is ``6e-8``),
 takes one exact float64 step from the same initialization, and counts the
 (sample, neuron) pairs whose pre-activation at the initialization crossed the ReLU's

@@ -12,7 +12,7 @@ ALLOWED = {
     "_parallel": set(),
     "_operators": set(),
     "_sketching": {"_parallel", "_validation"},
-    "_preconditioners": {"_operators", "_sketching"},
+    "_preconditioners": {"_operators", "_parallel", "_sketching"},
     "_solvers": {"_operators", "_preconditioners"},
     "_network": {"_operators", "_parallel"},
     "_sparse": {"_network", "_operators"},

@@ -398,3 +398,37 @@ def test_nystrom_on_landmarks_without_gradient_is_the_scaled_identity():
     ]:
         assert_allclose(pre.inverse(np.eye(size)), np.eye(size) / lam, atol=1e-15)
         assert_allclose(pre.apply(pre.apply_t(np.eye(size))), np.eye(size) / lam, atol=1e-15)
+
+
+@pytest.mark.parametrize("parameter_space", [False, True])
+def test_nystrom_factorizes_its_core_on_one_blas_thread(monkeypatch, parameter_space):
+    # The k x k eigen, Cholesky and triangular problems run on one thread (a second
+    # OpenBLAS thread made them several times slower after a threaded product); the
+    # products with n or P rows keep the caller's threads.
+    from scipy import linalg
+    from threadpoolctl import threadpool_limits
+
+    from skgn._parallel import blas_thread_count
+    from skgn._preconditioners import ParameterNystromPreconditioner
+
+    with threadpool_limits(2, user_api="blas"):
+        if blas_thread_count() < 2:
+            pytest.skip("this BLAS runs on one thread")
+    seen = {}
+    for name in ("eigh", "cholesky", "solve_triangular"):
+        def spy(*args, _name=name, _original=getattr(linalg, name), **kwargs):
+            seen.setdefault(_name, set()).add(blas_thread_count())
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(linalg, name, spy)
+    if parameter_space:
+        C, _ = _sampled(n=80)
+        pre = ParameterNystromPreconditioner(n_landmarks=20, random_state=0)
+        expected = {"eigh", "cholesky", "solve_triangular"}
+    else:
+        C, _, _ = _jacobian(n=80)
+        pre = NystromPreconditioner(n_landmarks=20, random_state=0)
+        expected = {"eigh"}
+    with threadpool_limits(2, user_api="blas"):
+        pre.fit(C, 0.1)
+        assert blas_thread_count() == 2
+    assert set(seen) == expected and all(counts == {1} for counts in seen.values())

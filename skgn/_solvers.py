@@ -64,9 +64,9 @@ class SolverResult:
 # Residual replacements (restarts from the true residual) allowed per CG solve.
 _MAX_REPLACEMENTS = 4
 # Bytes of residuals (and their preconditioned copies) CG keeps to reorthogonalize:
-# 2 * 8 * n bytes per iteration, so 100 iterations at n = 80,000 (sample space holds
-# n <= P rows at defaults); beyond it the later residuals are projected off the first
-# ones only.
+# 2 * 8 * N bytes per iteration for residuals of length N (n rows in sample space, P
+# parameters in parameter space), so 100 iterations at N = 80,000; beyond it the later
+# residuals are projected off the first ones only.
 _REORTHOGONALIZATION_BYTES = 2**27
 
 
@@ -81,8 +81,9 @@ class _ResidualBasis:
     Sandybridge) gave test predictions 9e-2 apart on friedman1 and 3e-2 on computers.
     Projecting each new residual off the kept ones (classical Gram-Schmidt, twice) keeps
     the iteration on its exact-arithmetic path: 4e-11 and 9e-11 apart
-    (``benchmarks/float32.md``). It costs ``8 k n`` flops at iteration ``k``, against
-    ``4 n P`` for the iteration's two products.
+    (``benchmarks/float32.md``). It costs ``8 k N`` flops at iteration ``k`` for
+    residuals of length ``N`` (``n`` in sample space, ``P`` in parameter space), against
+    ``4 n P`` (``4 s P`` on ``s`` sampled rows) for the iteration's two products.
 
     Parameters
     ----------

@@ -121,7 +121,6 @@ class _ResidualBasis:
         return r
 
 
-
 def _conjugate_gradients(product, true_residual, b, x, side, r, precondition, rtol,
                          maxiter):
     """Preconditioned CG on ``A x = b`` from ``x`` (residual ``r``), with reorthogonalized
@@ -431,7 +430,8 @@ def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
     pass over the rows with the operator's ``normal_matvec``). The loop is
     :func:`solve_cg`'s, whose residuals are reorthogonalized: with
     :func:`scipy.sparse.linalg.cg`, which does not reorthogonalize, the same float64 fit
-    on teacher-large under two OpenBLAS kernels ended 4e-2 apart (7 steps against 6).
+    on teacher-large under two OpenBLAS kernels (Haswell and Sandybridge) ended 2.5e-2
+    apart; with this loop, 4e-14.
 
     Parameters
     ----------

@@ -5,7 +5,13 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.sparse.linalg import aslinearoperator
 
-from skgn._solvers import SOLVERS, SolverResult, solve_cg, solve_cholesky
+from skgn._solvers import (
+    SOLVERS,
+    SolverResult,
+    solve_cg,
+    solve_cholesky,
+    solve_parameter_cg,
+)
 
 
 def _operator(n=25, P=60, seed=0):
@@ -108,7 +114,6 @@ def test_cg_started_at_the_solution_does_no_iteration():
 @pytest.mark.parametrize("lam", [1e-4, 0.5])
 def test_parameter_cg_matches_the_dense_solve_and_continues_from_x0(lam):
     from skgn._network import TwoLayerReLU, add_bias_feature
-    from skgn._solvers import solve_parameter_cg
 
     rng = np.random.default_rng(0)
     X_tilde = add_bias_feature(rng.standard_normal((50, 3)), True)
@@ -154,11 +159,14 @@ class _Reordered:
         return self.Mr.T @ z[self.rows]
 
 
+@pytest.mark.parametrize("space", ["sample", "parameter"])
 @pytest.mark.parametrize("budget, agree", [(None, True), (0, False)])
-def test_cg_iterates_do_not_depend_on_the_products_rounding(monkeypatch, budget, agree):
+def test_cg_iterates_do_not_depend_on_the_products_rounding(monkeypatch, budget, agree,
+                                                            space):
     """Reorthogonalized CG follows its exact-arithmetic path, so two roundings of the
     same products give the same truncated iterate; without it (one kept residual) they
-    drift apart by far more than the rounding."""
+    drift apart by far more than the rounding. Parameter-space CG solves the same system
+    with ``C = M^T`` (``C^T C = M M^T``)."""
     import skgn._solvers
 
     if budget is not None:
@@ -166,11 +174,17 @@ def test_cg_iterates_do_not_depend_on_the_products_rounding(monkeypatch, budget,
     M, b = _spread_spectrum()
     lam = 1e-6
     # A truncated solve, as the Gauss-Newton steps make: 80 iterations, rtol not met.
-    runs = [solve_cg(op, b, lam, rtol=1e-12, maxiter=80)
-            for op in (aslinearoperator(M), _Reordered(M, 1), _Reordered(M, 2))]
+    if space == "sample":
+        runs = [solve_cg(op, b, lam, rtol=1e-12, maxiter=80)
+                for op in (aslinearoperator(M), _Reordered(M, 1), _Reordered(M, 2))]
+        iterates = [run.jtx for run in runs]
+    else:
+        runs = [solve_parameter_cg(op, b, lam, rtol=1e-12, maxiter=80)
+                for op in (aslinearoperator(M.T), _Reordered(M.T, 1), _Reordered(M.T, 2))]
+        iterates = [run.x for run in runs]
     assert all(run.n_iter == 80 and not run.converged for run in runs)
-    gaps = [np.linalg.norm(run.jtx - runs[0].jtx) / np.linalg.norm(runs[0].jtx)
-            for run in runs[1:]]
+    gaps = [np.linalg.norm(it - iterates[0]) / np.linalg.norm(iterates[0])
+            for it in iterates[1:]]
     if agree:
         assert max(gaps) < 1e-9
         # Still CG: the energy-norm error, which CG minimizes over a growing Krylov
@@ -182,7 +196,10 @@ def test_cg_iterates_do_not_depend_on_the_products_rounding(monkeypatch, budget,
             e = x - expected
             return np.sqrt(e @ A @ e / (expected @ A @ expected))
 
-        half = solve_cg(aslinearoperator(M), b, lam, rtol=1e-12, maxiter=40)
+        if space == "sample":
+            half = solve_cg(aslinearoperator(M), b, lam, rtol=1e-12, maxiter=40)
+        else:
+            half = solve_parameter_cg(aslinearoperator(M.T), b, lam, rtol=1e-12, maxiter=40)
         assert energy_error(runs[0].x) < energy_error(half.x) < 1.0
     else:
         assert min(gaps) > 1e-6

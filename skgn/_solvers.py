@@ -469,10 +469,10 @@ def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
     def true_residual(x, _):
         return g - normal(x) - lam * x
 
-    x = np.zeros(P) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
     if np.linalg.norm(g) == 0:
         return _iterative_result("parameter_cg", np.zeros(P), None, 0, 0.0, rtol,
                                  preconditioner)
+    x = np.zeros(P) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
     r = g.astype(np.float64, copy=True) if x0 is None else true_residual(x, None)
     n_iter, resid = _conjugate_gradients(product, true_residual, g, x, None, r,
                                          preconditioner.inverse, rtol, maxiter)

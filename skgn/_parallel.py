@@ -162,6 +162,11 @@ def single_blas_thread():
 
     For the choice of ``alpha``: its eigendecompositions are at most 500 x 500, where a
     second thread only slows them down (331 rows: 9 ms on one thread, 11-23 ms on two).
+    For the ``k x k`` eigen, Cholesky and triangular problems of a Nystrom fit: right
+    after a large threaded product, OpenBLAS's second thread made them wait tens of
+    milliseconds on this project's 2-core machine (medians after a 2000 x 2000 product,
+    two threads against one: eigh 90 ms against 17 ms and Cholesky 53 ms against 2 ms at
+    ``k = 400``; 171 ms against 156 ms and 79 ms against 10 ms at ``k = 1000``).
 
     Returns
     -------
@@ -193,7 +198,7 @@ def blas_threads_for(n_rows, n_neurons, depth=1):
     """
     work = n_rows * n_neurons * (n_neurons if depth > 1 else 1)
     if work < _SINGLE_THREAD_PAIRS:
-        return _controller().limit(limits=1, user_api="blas")
+        return single_blas_thread()
     return nullcontext()
 
 

@@ -38,26 +38,13 @@ def _whole_samples(rng, n_samples, n_outputs, k):
     return samples, (np.arange(n_outputs)[:, None] * n_samples + samples).ravel()
 
 
-def _small_factorizations():
-    """Context manager for the ``k x k`` factorizations of a Nystrom fit: one BLAS thread.
-
-    On this project's 2-core machine, a two-thread LAPACK call on a few hundred rows
-    right after a large threaded product (as in every preconditioner fit) waits tens of
-    milliseconds for OpenBLAS's second thread. Medians after a 2000 x 2000 product, two
-    threads against one: eigh 90 ms against 17 ms and Cholesky 53 ms against 2 ms at
-    ``k = 400``; 171 ms against 156 ms and 79 ms against 10 ms at ``k = 1000``. The
-    products with ``n`` or ``P`` rows around them keep the caller's threads.
-    """
-    return single_blas_thread()
-
-
 def _inverse_root(K_landmarks):
     """``E diag(e^{-1/2})`` on the numerically nonzero eigenspace of ``K_LL = E diag(e) E^T``.
 
     Returns the k x r factor and the mask of the kept eigenvalues. The eigensolver runs on
-    one BLAS thread (:func:`_small_factorizations`).
+    one BLAS thread (:func:`~skgn._parallel.single_blas_thread` says why).
     """
-    with _small_factorizations():
+    with single_blas_thread():
         evals, evecs = linalg.eigh(K_landmarks)
     keep = evals > evals.max() * len(evals) * np.finfo(np.float64).eps
     return evecs[:, keep] / np.sqrt(evals[keep]), keep
@@ -379,7 +366,7 @@ class NystromPreconditioner(Preconditioner):
         else:
             B = C @ root_inv
         gram_B = B.T @ B
-        with _small_factorizations():
+        with single_blas_thread():
             squared, V = linalg.eigh(gram_B, check_finite=False)
         squared = np.maximum(squared, 0.0)
         root, root_shifted = np.sqrt(lam), np.sqrt(squared + lam)
@@ -533,7 +520,7 @@ class ParameterNystromPreconditioner(NystromPreconditioner):
         # lies below eps sigma_max^2, far under lam: those pairs get eigenvalue 0 and no
         # column (U V^T is then not orthonormal there, and their part of x goes to the
         # tail, 1 / lam).
-        with _small_factorizations():
+        with single_blas_thread():
             factor = linalg.cholesky(0.5 * (core + core.T), lower=True)
             half = linalg.solve_triangular(factor, gram_Y, lower=True)
             gram_B = linalg.solve_triangular(factor, half.T, lower=True)

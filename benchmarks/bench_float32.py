@@ -11,9 +11,10 @@ to the first step's tolerance 0.03, trial evaluation) and one unpreconditioned C
 a random teacher problem, ``dtype`` float64 then float32, best of two runs taken in
 alternation. Part 2 fits ``SketchedGNRegressor(dtype=...)`` at its defaults on the
 benchmark sets (75/25 split, features and target standardized as in ``bench_e2e``;
-float32 first, and the float64 fit takes the Nystrom landmark count the float32 fit
-chose, so that only the precision differs) and compares the test predictions. As
-yardsticks it also fits float64 from another seed (``random_state=1``: other initial
+both with the Nystrom landmark count a float32 fit at defaults chose, so that only the
+precision differs) and compares the test predictions. As yardsticks it also fits
+float64 on the training inputs rounded to float32 (what float32 does to the data,
+before any arithmetic), float64 from another seed (``random_state=1``: other initial
 weights, landmarks and selection rows, the spread a user sees between two runs), and
 float64 with exact inner steps (``solver='cholesky'``): the
 difference between the two float64 fits is how much the fit's own inner tolerance
@@ -153,20 +154,32 @@ def fit_table(quick):
     rows = []
     for name in SETS:
         X_tr, X_te, y_tr, y_te = split(name)
-        result, landmarks = {}, "auto"
+        # The same fit but for precision: n_landmarks='auto' prices iterations at the
+        # products' speed, so both fits take the count a float32 fit at defaults chose.
+        # (Given to the float64 fit alone, that count would also replace the one a
+        # float32 fit at defaults resolves anew for the fit before a learned feature map.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            landmarks = SketchedGNRegressor(dtype=np.float32, random_state=0).fit(
+                X_tr, y_tr).n_landmarks_
+        result = {}
         for dtype in (np.float32, np.float64):
-            # The same fit but for precision: n_landmarks='auto' prices iterations at the
-            # products' speed, so the float64 fit takes the count the float32 fit chose.
             model = SketchedGNRegressor(dtype=dtype, n_landmarks=landmarks, random_state=0)
-            given = landmarks
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X_tr, y_tr)
             seconds = time.perf_counter() - start
             result[dtype] = (seconds, model.predict(X_te), model.n_iter_)
-            landmarks = model.n_landmarks_
         (t64, p64, s64), (t32, p32, s32) = result[np.float64], result[np.float32]
+        # The data's yardstick: float64 on the training inputs rounded to float32, what
+        # float32 does to the data before any arithmetic.
+        rounded = SketchedGNRegressor(dtype=np.float64, n_landmarks=landmarks,
+                                      random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            rounded = rounded.fit(X_tr.astype(np.float32).astype(np.float64),
+                                  y_tr).predict(X_te)
         exact = {}
         for dtype in (np.float64, np.float32):
             model = SketchedGNRegressor(dtype=dtype, solver="cholesky", random_state=0)
@@ -180,7 +193,7 @@ def fit_table(quick):
             warnings.simplefilter("ignore", ConvergenceWarning)
             seeded = other.fit(X_tr, y_tr).predict(X_te)
         # The rounding yardstick: the same float64 fit under another BLAS kernel.
-        kernel_pred, kernel = other_kernel_predictions(name, given)
+        kernel_pred, kernel = other_kernel_predictions(name, landmarks)
         rel_kernel = ("n/a" if kernel_pred is None else
                       f"{np.linalg.norm(p64 - kernel_pred) / np.linalg.norm(p64):.1e} "
                       f"({kernel})")
@@ -188,20 +201,23 @@ def fit_table(quick):
         rel_exact = np.linalg.norm(p64 - e64) / np.linalg.norm(e64)
         rel_both = np.linalg.norm(e64 - e32) / np.linalg.norm(e64)
         rel_seed = np.linalg.norm(p64 - seeded) / np.linalg.norm(p64)
-        rows.append(f"| {name} | {len(y_tr)} | {rel:.1e} | {rel_kernel} | {rel_seed:.1e} | "
+        rel_rounded = np.linalg.norm(p64 - rounded) / np.linalg.norm(p64)
+        rows.append(f"| {name} | {len(y_tr)} | {landmarks} | {rel:.1e} | {rel_rounded:.1e} | "
+                    f"{rel_kernel} | {rel_seed:.1e} | "
                     f"{rel_exact:.1e} | "
                     f"{rel_both:.1e} ({n64} / {n32} steps) | {r2_score(y_te, p64):.4f} | "
                     f"{r2_score(y_te, p32):.4f} | {t64:.2f} | {t32:.2f} | {s64} / {s32} |")
         print(rows[-1], flush=True)
         if quick and len(rows) == 2:
             break
-    head = ["| dataset | n_train | relative difference of test predictions | same, float64 "
-            "against float64 under another OpenBLAS kernel | same, float64 "
+    head = ["| dataset | n_train | n_landmarks | relative difference of test predictions | "
+            "same, float64 against float64 on the training inputs rounded to float32 | "
+            "same, float64 against float64 under another OpenBLAS kernel | same, float64 "
             "against float64 with random_state=1 | same, float64 "
             "against float64 with exact steps | same, float32 against float64, both with "
             "exact steps | R^2 float64 | R^2 float32 | fit s float64 | fit s float32 | "
             "steps (64 / 32) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     return head + rows
 
 
@@ -274,8 +290,8 @@ def main(argv=None):
         "One Gauss-Newton step of the matrix-free path (alpha = 1, first-step inner "
         "tolerance 0.03), float64 against float32 (`dtype`), best of two:", "",
         *steps, "",
-        "Fits at defaults (`SketchedGNRegressor(dtype=...)`; the float64 fit takes the "
-        "float32 fit's `n_landmarks_`), test predictions compared:",
+        "Fits at defaults (`SketchedGNRegressor(dtype=...)`, both with the `n_landmarks_` "
+        "a float32 fit at defaults chose), test predictions compared:",
         "", *fits, "",
         "One exact float64 step (friedman1, 3,000 rows, its defaults' feature map, `alpha_` "
         "and `input_scale_`) on mapped inputs whose map is perturbed by a relative 1e-6 "

@@ -465,9 +465,11 @@ def gauss_newton_step(J, r, u, alpha, mu, solve, *, rtol=1e-6, maxiter=None,
         Inner iteration cap (for iterative solvers).
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Passed to iterative solvers.
-    x0 : ndarray, default=None
-        Starting guess for ``g`` (for ``delta`` with ``curvature``), passed to the
-        solver only when given (a solve continued on a refitted preconditioner).
+    x0 : ndarray or SolverResult, default=None
+        Starting guess for ``g`` (for ``delta`` with ``curvature``), or the inner
+        result of an earlier call on the same system, which an iterative solver
+        continues from (its iterate and residual); passed to the solver only when
+        given (a solve continued on a refitted preconditioner, or to verify a step).
     curvature : LinearOperator of shape (s, P), default=None
         The sub-sampled, rescaled Jacobian ``C`` whose ``C^T C`` stands for ``J^T J``;
         ``None`` means ``J`` itself.
@@ -777,7 +779,7 @@ def gauss_newton(
                 delta, inner = gauss_newton_step(
                     J, weighted_residual, u, alpha, damping.mu, solve, rtol=inner_rtol,
                     maxiter=None if cap is None else cap - spent,
-                    preconditioner=precond, x0=inner.x, curvature=C,
+                    preconditioner=precond, x0=inner, curvature=C,
                 )
                 cache.record(inner.n_iter)
                 inner = replace(inner, n_iter=inner.n_iter + spent)
@@ -830,7 +832,7 @@ def gauss_newton(
                 refined_delta, refined = gauss_newton_step(
                     J, weighted_residual, u, alpha, damping.mu, solve,
                     rtol=_VERIFY_RTOL_FACTOR * inner_rtol, maxiter=extra,
-                    preconditioner=precond, x0=inner.x, curvature=C,
+                    preconditioner=precond, x0=inner, curvature=C,
                 )
                 retrial = try_step(J, W, objective, refined_delta, weighted_residual, u,
                                    model_offset)

@@ -6,7 +6,8 @@ length n, the shift ``lam`` and a fitted preconditioner. Every solver has the si
 ``solve(J, b, lam, *, rtol, maxiter, preconditioner, x0) -> SolverResult`` and is
 registered in :data:`SOLVERS`: ``J`` is the (weighted) Jacobian, ``b`` the right-hand side
 and ``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations; ``x0`` is a
-starting guess for ``g`` (iterative solvers continue from it, direct ones ignore it). The
+starting guess for ``g``, or the :class:`SolverResult` of an earlier solve of the same
+system (iterative solvers continue from it, direct ones ignore it). The
 direct
 solver ``'cholesky'`` forms the Gram through
 :meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
@@ -50,6 +51,10 @@ class SolverResult:
         ``J^T x`` when the solver accumulates it (CG and LSQR). It is the Gauss-Newton
         step itself and stays accurate where ``lam`` is tiny and ``x`` is not; ``None``
         for the direct solver.
+    residual : ndarray or None
+        The true residual vector whose norm ``residual_norm`` reports, where the solver
+        keeps it (the iterative ones): a solve continued from this result (``x0``) starts
+        from it instead of recomputing it.
     """
 
     x: np.ndarray
@@ -59,6 +64,7 @@ class SolverResult:
     solver: str
     preconditioner: str = "none"
     jtx: np.ndarray = None
+    residual: np.ndarray = None
 
 
 # Residual replacements (restarts from the true residual) allowed per CG solve.
@@ -151,11 +157,11 @@ def _conjugate_gradients(product, true_residual, b, x, side, r, precondition, rt
     -------
     n_iter : int
         Iterations used.
-    resid : float
-        True relative residual ``||b - A x|| / ||b||``.
+    r : ndarray
+        The true residual ``b - A x`` at the returned ``x``.
     """
     b_norm = np.linalg.norm(b)
-    n_iter, resid = 0, 0.0
+    n_iter = 0
     target, breakdown = rtol * b_norm, False
     # The recurrence r <- r - step A d drifts from the true residual; when it meets the
     # tolerance the true residual replaces it, and CG restarts from there if needed.
@@ -184,10 +190,9 @@ def _conjugate_gradients(product, true_residual, b, x, side, r, precondition, rt
             basis.add(r, z, rz)
             d = z + (rz / rz_old) * d
         r = true_residual(x, side)
-        resid = float(np.linalg.norm(r) / b_norm)
-        if resid <= rtol or n_iter >= maxiter or breakdown:
+        if np.linalg.norm(r) / b_norm <= rtol or n_iter >= maxiter or breakdown:
             break
-    return n_iter, resid
+    return n_iter, r
 
 
 def _shifted_cholesky_solve(A, lam, rhs):
@@ -311,15 +316,18 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
         Maximum iterations.
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         CG applies its ``inverse``, ``M^{-1} = R^{-1} R^{-T}``.
-    x0 : ndarray of shape (n,), default=None
-        Starting guess for ``g`` (zero if ``None``); it costs one more ``J^T`` and ``J``
-        product.
+    x0 : ndarray of shape (n,) or SolverResult, default=None
+        Starting guess for ``g`` (zero if ``None``); an array costs one more ``J^T``
+        and ``J`` product. A :class:`SolverResult` of CG on this same system continues
+        from its ``x``, ``jtx`` and ``residual`` at no product, and the residual keeps
+        the accuracy of ``b - J p - lam g`` (recomputed from ``g`` it would round at
+        ``eps ||J||^2 ||g||``).
 
     Returns
     -------
     result : SolverResult
-        The solution ``g``, ``jtx = J^T g``, the iterations used and the true relative
-        residual.
+        The solution ``g``, ``jtx = J^T g``, the iterations used and the true
+        residual, as a vector and relative to ``||b||``.
     """
     n, P = J.shape
     if maxiter is None:
@@ -327,13 +335,16 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     if x0 is None:
         g, p = np.zeros(n), np.zeros(P)
         r = b.astype(np.float64, copy=True)
+    elif _continues(x0, "jtx"):
+        g, p, r = (np.array(v, dtype=np.float64, copy=True)
+                   for v in (x0.x, x0.jtx, x0.residual))
     else:
-        g = np.array(x0, dtype=np.float64, copy=True)
+        g = np.array(_starting_guess(x0), dtype=np.float64, copy=True)
         p = J.rmatvec(g)
         # r = b - (J J^T + lam I) g0
         r = b - J.matvec(p) - lam * g
     if np.linalg.norm(b) == 0.0:
-        return _iterative_result("cg", g, p, 0, 0.0, rtol, preconditioner)
+        return _iterative_result("cg", g, p, 0, r, 0.0, rtol, preconditioner)
 
     def product(d):
         jd = J.rmatvec(d)
@@ -344,9 +355,9 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
         # of [J, sqrt(lam) I] [p; sqrt(lam) g] = b
         return b - J.matvec(p) - lam * g
 
-    n_iter, resid = _conjugate_gradients(product, true_residual, b, g, p, r,
-                                         preconditioner.inverse, rtol, maxiter)
-    return _iterative_result("cg", g, p, n_iter, resid, rtol, preconditioner)
+    n_iter, r = _conjugate_gradients(product, true_residual, b, g, p, r,
+                                     preconditioner.inverse, rtol, maxiter)
+    return _iterative_result("cg", g, p, n_iter, r, np.linalg.norm(b), rtol, preconditioner)
 
 
 def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER,
@@ -371,9 +382,10 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
         Maximum iterations.
     preconditioner : fitted Preconditioner, default=NO_PRECONDITIONER
         Provides ``apply`` (``R^{-1}``) and ``apply_t`` (``R^{-T}``).
-    x0 : ndarray of shape (n,), default=None
+    x0 : ndarray of shape (n,) or SolverResult, default=None
         Starting guess for ``g``: LSQR starts from ``z = [J^T g; sqrt(lam) g]``, which
-        lies in the row space of the system, so the result stays minimum-norm. Ignored
+        lies in the row space of the system, so the result stays minimum-norm (a
+        :class:`SolverResult` of this system gives ``J^T g`` as its ``jtx``). Ignored
         when ``lam = 0``.
 
     Returns
@@ -396,10 +408,12 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
 
     A = LinearOperator((n, P + n), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
     b_norm = np.linalg.norm(b)
-    z, n_iter, btol, resid = np.zeros(P + n), 0, rtol, 0.0
+    z, n_iter, btol, r = np.zeros(P + n), 0, rtol, b
     if x0 is not None and lam > 0:
+        g0 = np.asarray(_starting_guess(x0), dtype=np.float64)
+        jtg0 = x0.jtx if getattr(x0, "jtx", None) is not None else J.rmatvec(g0)
         # z0 = [J^T g0; sqrt(lam) g0] = A^T (R g0): in range(A^T).
-        z = np.concatenate([J.rmatvec(x0), root * np.asarray(x0, dtype=np.float64)])
+        z = np.concatenate([jtg0, root * g0])
     # LSQR stops on the preconditioned residual, which can understate the true one by
     # up to cond(R); restart from the iterate with a tighter btol until the true residual
     # meets rtol. Iterates stay in range(A^T), so the result is still minimum-norm.
@@ -410,12 +424,13 @@ def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDI
         p, q = z[:P], z[P:]
         if b_norm == 0:
             break
-        resid = float(np.linalg.norm(b - J.matvec(p) - root * q) / b_norm)
+        r = b - J.matvec(p) - root * q
+        resid = float(np.linalg.norm(r) / b_norm)
         if resid <= rtol or n_iter >= maxiter:
             break
         btol *= 0.5 * rtol / resid
-    return _iterative_result("lsqr", q / root if lam > 0 else None, p, n_iter, resid, rtol,
-                             preconditioner)
+    return _iterative_result("lsqr", q / root if lam > 0 else None, p, n_iter, r, b_norm,
+                             rtol, preconditioner)
 
 
 def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
@@ -469,21 +484,42 @@ def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
     def true_residual(x, _):
         return g - normal(x) - lam * x
 
-    if np.linalg.norm(g) == 0:
-        return _iterative_result("parameter_cg", np.zeros(P), None, 0, 0.0, rtol,
-                                 preconditioner)
-    x = np.zeros(P) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
-    r = g.astype(np.float64, copy=True) if x0 is None else true_residual(x, None)
-    n_iter, resid = _conjugate_gradients(product, true_residual, g, x, None, r,
-                                         preconditioner.inverse, rtol, maxiter)
-    return _iterative_result("parameter_cg", x, None, n_iter, resid, rtol, preconditioner)
+    g_norm = np.linalg.norm(g)
+    if g_norm == 0:
+        return _iterative_result("parameter_cg", np.zeros(P), None, 0, np.zeros(P), 0.0,
+                                 rtol, preconditioner)
+    if x0 is None:
+        x, r = np.zeros(P), g.astype(np.float64, copy=True)
+    elif _continues(x0):
+        x, r = (np.array(v, dtype=np.float64, copy=True) for v in (x0.x, x0.residual))
+    else:
+        x = np.array(_starting_guess(x0), dtype=np.float64, copy=True)
+        r = true_residual(x, None)
+    n_iter, r = _conjugate_gradients(product, true_residual, g, x, None, r,
+                                     preconditioner.inverse, rtol, maxiter)
+    return _iterative_result("parameter_cg", x, None, n_iter, r, g_norm, rtol,
+                             preconditioner)
 
 
-def _iterative_result(solver, x, jtx, n_iter, resid, rtol, preconditioner):
-    """The result of an iterative solve; converged means the true residual met ``rtol``."""
+def _continues(x0, *fields):
+    """Whether ``x0`` is an earlier result to continue from, holding its iterate, its true
+    residual and ``fields`` (``'jtx'`` in sample space), rather than a starting guess."""
+    return isinstance(x0, SolverResult) and all(
+        getattr(x0, name) is not None for name in ("x", "residual", *fields))
+
+
+def _starting_guess(x0):
+    """The iterate of ``x0``: the array itself, or a :class:`SolverResult`'s ``x``."""
+    return x0.x if isinstance(x0, SolverResult) else x0
+
+
+def _iterative_result(solver, x, jtx, n_iter, r, b_norm, rtol, preconditioner):
+    """The result of an iterative solve with true residual ``r`` (relative to
+    ``b_norm``, 0 for ``b = 0``); converged means it met ``rtol``."""
+    resid = float(np.linalg.norm(r) / b_norm) if b_norm > 0 else 0.0
     return SolverResult(x=x, n_iter=n_iter, residual_norm=resid,
                         converged=bool(resid <= rtol * (1 + 1e-8)), solver=solver,
-                        preconditioner=preconditioner.name, jtx=jtx)
+                        preconditioner=preconditioner.name, jtx=jtx, residual=r)
 
 
 SOLVERS = {"cholesky": solve_cholesky, "normal": solve_normal, "cg": solve_cg,

@@ -500,7 +500,8 @@ def _scaled_fresh_solves(factor, scaled):
         if x0 is None:
             fresh.append(rtol)
             if scaled(len(fresh)):
-                return replace(result, x=factor * result.x, jtx=None)
+                # (Its J^T x and residual no longer belong to the scaled iterate.)
+                return replace(result, x=factor * result.x, jtx=None, residual=None)
         return result
 
     return solve

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from scipy.sparse.linalg import aslinearoperator
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from skgn._solvers import (
     SOLVERS,
@@ -109,6 +109,52 @@ def test_cg_started_at_the_solution_does_no_iteration():
     result = solve_cg(J, b, lam, rtol=1e-8, x0=expected)
     assert result.n_iter == 0 and result.converged
     assert_allclose(result.x, expected)
+
+
+class _CountingOperator:
+    """``M`` as a LinearOperator that counts its products with ``M`` and ``M^T``."""
+
+    def __init__(self, M):
+        self.M, self.products = M, 0
+        self.op = LinearOperator(M.shape, matvec=self._mv, rmatvec=self._rmv,
+                                 dtype=np.float64)
+
+    def _mv(self, v):
+        self.products += 1
+        return self.M @ v
+
+    def _rmv(self, v):
+        self.products += 1
+        return self.M.T @ v
+
+
+@pytest.mark.parametrize("name", ["cg", "lsqr", "parameter_cg"])
+def test_a_solve_continued_from_its_result_recomputes_nothing(name):
+    # Cut short after 3 iterations, then continued to rtol 1e-11 from the result: the
+    # dense solution, and the CG continuations pay only for their own iterations (an
+    # array x0 costs J^T and J once more in sample space, and one normal product in
+    # parameter space, to rebuild what the result carries). LSQR reuses the result's
+    # J^T g, but SciPy's iteration count from the two starts can differ by one.
+    M, _, b = _operator(n=40, P=60, seed=5)
+    lam = 0.1
+    if name == "parameter_cg":
+        b = np.random.default_rng(5).standard_normal(M.shape[1])
+        expected = np.linalg.solve(M.T @ M + lam * np.eye(M.shape[1]), b)
+        solve, per_start = solve_parameter_cg, 2
+    else:
+        expected = np.linalg.solve(M @ M.T + lam * np.eye(M.shape[0]), b)
+        solve, per_start = SOLVERS[name], {"cg": 2, "lsqr": None}[name]
+    counted = _CountingOperator(M)
+    short = solve(counted.op, b, lam, rtol=1e-11, maxiter=3)
+    assert short.n_iter == 3 and not short.converged
+    spent = []
+    for x0 in (short, short.x):
+        counted.products = 0
+        rest = solve(counted.op, b, lam, rtol=1e-11, maxiter=500, x0=x0)
+        spent.append(counted.products)
+        assert rest.converged
+        assert_allclose(rest.x, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+    assert per_start is None or spent[1] - spent[0] == per_start
 
 
 @pytest.mark.parametrize("lam", [1e-4, 0.5])

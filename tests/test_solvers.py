@@ -41,6 +41,15 @@ def test_solvers_match_dense_solve(name, lam):
     if result.jtx is not None:
         assert_allclose(result.jtx, M.T @ expected, rtol=1e-9, atol=1e-12)
     assert result.residual_norm <= 1e-12
+    if result.residual is not None:
+        # The residual the result carries is b - J p - lam x, whose norm it reports.
+        p = result.jtx if result.jtx is not None else M.T @ result.x
+        own = b - M @ p - (0.0 if result.x is None else lam * result.x)
+        assert_allclose(result.residual, own, atol=1e-13 * np.linalg.norm(b))
+        assert np.isclose(np.linalg.norm(result.residual) / np.linalg.norm(b),
+                          result.residual_norm, rtol=1e-6)
+    else:
+        assert name in ("cholesky", "normal")
 
 
 @pytest.mark.parametrize("lam", [1e-6, 1e-2, 3.0])

@@ -7,9 +7,8 @@ length n, the shift ``lam`` and a fitted preconditioner. Every solver has the si
 registered in :data:`SOLVERS`: ``J`` is the (weighted) Jacobian, ``b`` the right-hand side
 and ``lam >= 0`` the shift; ``maxiter=None`` means ``max(n, 50)`` iterations; ``x0`` is a
 starting guess for ``g``, or the :class:`SolverResult` of an earlier solve of the same
-system (iterative solvers continue from it, direct ones ignore it). The
-direct
-solver ``'cholesky'`` forms the Gram through
+system (iterative solvers continue from it, direct ones ignore it). The direct solver
+``'cholesky'`` forms the Gram through
 :meth:`~skgn._operators.JacobianOperator.gram` (the tensor trick for the ReLU Jacobian,
 ``J (J^T I)`` for a generic operator); ``'normal'`` solves the same system through the
 ``P x P`` normal matrix instead. :func:`solve_parameter_cg`, with the same signature, is

@@ -174,12 +174,12 @@ def fit_table(quick):
         (t64, p64, s64), (t32, p32, s32) = result[np.float64], result[np.float32]
         # The data's yardstick: float64 on the training inputs rounded to float32, what
         # float32 does to the data before any arithmetic.
-        rounded = SketchedGNRegressor(dtype=np.float64, n_landmarks=landmarks,
-                                      random_state=0)
+        on_rounded = SketchedGNRegressor(dtype=np.float64, n_landmarks=landmarks,
+                                         random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            rounded = rounded.fit(X_tr.astype(np.float32).astype(np.float64),
-                                  y_tr).predict(X_te)
+            on_rounded.fit(X_tr.astype(np.float32).astype(np.float64), y_tr)
+        rounded = on_rounded.predict(X_te)
         exact = {}
         for dtype in (np.float64, np.float32):
             model = SketchedGNRegressor(dtype=dtype, solver="cholesky", random_state=0)

@@ -331,19 +331,6 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
     n, P = J.shape
     if maxiter is None:
         maxiter = max(n, 50)
-    if x0 is None:
-        g, p = np.zeros(n), np.zeros(P)
-        r = b.astype(np.float64, copy=True)
-    elif _continues(x0, "jtx"):
-        g, p, r = (np.array(v, dtype=np.float64, copy=True)
-                   for v in (x0.x, x0.jtx, x0.residual))
-    else:
-        g = np.array(_starting_guess(x0), dtype=np.float64, copy=True)
-        p = J.rmatvec(g)
-        # r = b - (J J^T + lam I) g0
-        r = b - J.matvec(p) - lam * g
-    if np.linalg.norm(b) == 0.0:
-        return _iterative_result("cg", g, p, 0, r, 0.0, rtol, preconditioner)
 
     def product(d):
         jd = J.rmatvec(d)
@@ -354,9 +341,13 @@ def solve_cg(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITI
         # of [J, sqrt(lam) I] [p; sqrt(lam) g] = b
         return b - J.matvec(p) - lam * g
 
+    g, p, r = _starting_point(x0, b, true_residual, side_of=J.rmatvec, side_size=P)
+    b_norm = np.linalg.norm(b)
+    if b_norm == 0.0:
+        return _iterative_result("cg", g, p, 0, r, 0.0, rtol, preconditioner)
     n_iter, r = _conjugate_gradients(product, true_residual, b, g, p, r,
                                      preconditioner.inverse, rtol, maxiter)
-    return _iterative_result("cg", g, p, n_iter, r, np.linalg.norm(b), rtol, preconditioner)
+    return _iterative_result("cg", g, p, n_iter, r, b_norm, rtol, preconditioner)
 
 
 def solve_lsqr(J, b, lam, *, rtol=1e-6, maxiter=None, preconditioner=NO_PRECONDITIONER,
@@ -487,24 +478,33 @@ def solve_parameter_cg(C, g, lam, *, rtol=1e-6, maxiter=None,
     if g_norm == 0:
         return _iterative_result("parameter_cg", np.zeros(P), None, 0, np.zeros(P), 0.0,
                                  rtol, preconditioner)
-    if x0 is None:
-        x, r = np.zeros(P), g.astype(np.float64, copy=True)
-    elif _continues(x0):
-        x, r = (np.array(v, dtype=np.float64, copy=True) for v in (x0.x, x0.residual))
-    else:
-        x = np.array(_starting_guess(x0), dtype=np.float64, copy=True)
-        r = true_residual(x, None)
+    x, _, r = _starting_point(x0, g, true_residual)
     n_iter, r = _conjugate_gradients(product, true_residual, g, x, None, r,
                                      preconditioner.inverse, rtol, maxiter)
     return _iterative_result("parameter_cg", x, None, n_iter, r, g_norm, rtol,
                              preconditioner)
 
 
-def _continues(x0, *fields):
-    """Whether ``x0`` is an earlier result to continue from, holding its iterate, its true
-    residual and ``fields`` (``'jtx'`` in sample space), rather than a starting guess."""
-    return isinstance(x0, SolverResult) and all(
-        getattr(x0, name) is not None for name in ("x", "residual", *fields))
+def _starting_point(x0, b, true_residual, side_of=None, side_size=0):
+    """CG's starting iterate, its side vector and its true residual, as new arrays.
+
+    From zero without ``x0``. From an earlier :class:`SolverResult` of the same system
+    that kept its residual (and ``jtx`` when there is a side vector), those, at no
+    product. Otherwise from ``x0``'s iterate, with ``side_of(x)`` and
+    ``true_residual(x, side)`` computed. ``side_of=None`` means no side vector
+    (``None``); ``side_size`` is its length from zero.
+    """
+    if x0 is None:
+        side = None if side_of is None else np.zeros(side_size)
+        return np.zeros(len(b)), side, b.astype(np.float64, copy=True)
+    if (isinstance(x0, SolverResult) and x0.x is not None and x0.residual is not None
+            and (side_of is None or x0.jtx is not None)):
+        side = None if side_of is None else np.array(x0.jtx, dtype=np.float64)
+        return (np.array(x0.x, dtype=np.float64), side,
+                np.array(x0.residual, dtype=np.float64))
+    x = np.array(_starting_guess(x0), dtype=np.float64, copy=True)
+    side = None if side_of is None else side_of(x)
+    return x, side, true_residual(x, side)
 
 
 def _starting_guess(x0):

@@ -149,7 +149,9 @@ class SketchedGNClassifier(ClassifierMixin, _SketchedGNBase):
     n_iter_no_change : int, default=10
         Early-stopping patience.
     n_jobs : int, default=None
-        Parallel jobs for sketch blocks and row blocks.
+        Parallel jobs for sketch blocks, row blocks and the row halves of small
+        problems' products (as in :class:`SketchedGNRegressor`); results do not depend
+        on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization, sketches, landmarks and splits.
     verbose : int, default=0

@@ -32,7 +32,7 @@ from ._monitor import (CallbackSupportMixin, FirstStepProbe, build_monitor, spli
 from ._deep import DeepReLU
 from ._network import CenteredNetwork, TwoLayerReLU, add_bias_feature, tile_rows
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
-from ._parallel import blas_threads_for, single_blas_thread
+from ._parallel import blas_threads_for, half_threads, single_blas_thread
 from ._preconditioners import (PRECONDITIONERS, ParameterNystromPreconditioner,
                                make_preconditioner)
 from ._sketching import SKETCHES
@@ -577,6 +577,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
                                               p["dtype"])
         # Rows per BLAS call inside a block (the tiles fix the rounding).
         p["tile_rows"] = None if p["block_size"] is None else tile_rows(p["n_neurons"])
+        # Without blocks, the products' two row halves run side by side where BLAS runs
+        # on one thread (read before blas_threads_for limits it, below).
+        p["half_threads"] = half_threads(Y.size, p["n_neurons"], p["depth"], p["n_jobs"])
         Y, loss = self._training_problem(Y, loss, state.y_mean, state.y_scale)
         validation = None if X_val is None else (
             _network_inputs(X_val, state.input_scale, p["fit_intercept"]), Y_val, sw_val)
@@ -751,7 +754,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
             X_tilde = X_tilde.astype(p["dtype"], copy=False)
             network = TwoLayerReLU(state.output_signs, dtype=p["dtype"], threshold=threshold,
                                    block_rows=p["block_size"], n_jobs=p["n_jobs"],
-                                   tile_rows=p["tile_rows"])
+                                   tile_rows=p["tile_rows"],
+                                   half_threads=(p["half_threads"] if p["block_size"] is None
+                                                 else None))
         else:
             index = None
             if pattern == "indexed":
@@ -1263,7 +1268,10 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Parallel jobs for sketch blocks and row blocks (through joblib, so
         ``joblib.parallel_config(backend="dask")`` reaches a dask cluster); for row
         blocks ``None`` means as many threads as BLAS uses, since they stand in for its
-        multithreaded products. Results do not depend on ``n_jobs``.
+        multithreaded products. Below ``2**23`` (row, neuron) pairs, where BLAS runs on
+        one thread, it also decides whether the two row halves of every product run
+        side by side (from 2 jobs; ``None``: when BLAS would use two threads or more).
+        Results do not depend on ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, output signs, sketches and landmarks.
     verbose : int, default=0

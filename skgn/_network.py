@@ -17,7 +17,8 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ._operators import JacobianOperator
-from ._parallel import blas_thread_count, block_map, block_sum
+from ._parallel import (blas_thread_count, block_map, block_sum, halves_map,
+                        ordered_sum, row_halves)
 
 # Below this many (row, neuron) pairs a product's row blocks run in the calling thread
 # whatever n_jobs: starting joblib's threads costs about 12 ms per call on 2 cores, more
@@ -347,6 +348,12 @@ class TwoLayerReLU(Network):
     on_rows : callable, default=None
         With row blocks, called with each block's row count once the block is done (the
         fit's progress report inside a step); it must be thread-safe.
+    half_threads : {1, 2}, default=None
+        Without ``block_rows``: split every ``n x m`` product (forward pass, pattern,
+        Jacobian products, Gram columns) into two row halves from ``2**20`` pairs
+        (:func:`~skgn._parallel.row_halves`) and run them on this many threads
+        (:func:`~skgn._parallel.half_threads` chooses it for a fit). The results do not
+        depend on it. ``None`` computes on all rows at once.
 
     Notes
     -----
@@ -355,12 +362,13 @@ class TwoLayerReLU(Network):
     """
 
     def __init__(self, signs, dtype=np.float64, threshold=0.0, block_rows=None, n_jobs=None,
-                 on_rows=None, tile_rows=None):
+                 on_rows=None, tile_rows=None, half_threads=None):
         self.signs = np.asarray(signs, dtype=np.float64)
         self.dtype = np.dtype(dtype)
         self.threshold = float(threshold)
         self.block_rows, self.tile_rows, self.n_jobs = block_rows, tile_rows, n_jobs
         self.on_rows = on_rows
+        self.half_threads = half_threads
 
     @property
     def n_neurons(self):
@@ -441,6 +449,9 @@ class TwoLayerReLU(Network):
             out = np.concatenate(block_map(_counted(rows_out, X_tilde.shape[0], self.on_rows),
                                            X_tilde.shape[0], self.block_rows, n_jobs,
                                            tile_size=self.tile_rows))
+        elif self.half_threads is not None:
+            out = np.concatenate(halves_map(
+                rows_out, row_halves(X_tilde.shape[0], self.n_neurons), self.half_threads))
         else:
             out = rows_out(slice(None))
         return np.asarray(out, dtype=np.float64) / np.sqrt(self.n_neurons)
@@ -489,7 +500,8 @@ class TwoLayerReLU(Network):
                                        block_rows=self.block_rows, n_jobs=self.n_jobs,
                                        on_rows=self.on_rows, tile_rows=self.tile_rows)
         return ReLUJacobian(W, X_tilde, self.signs, row_weights=row_weights,
-                            dtype=self.dtype, threshold=self.threshold)
+                            dtype=self.dtype, threshold=self.threshold,
+                            half_threads=self.half_threads)
 
 
 class CenteredNetwork(Network):
@@ -632,17 +644,34 @@ class ReLUJacobian(JacobianOperator):
         Precision of the products with the ``n x m`` pattern.
     threshold : float, default=0.0
         Shift ``beta`` of the activation: ``D[i, r] = 1[w_r . x~_i > beta ||x~_i||]``.
+    half_threads : {1, 2}, default=None
+        Run every pass over the pattern (its construction, the products, the Gram
+        columns) on two row halves from ``2**20`` pairs
+        (:func:`~skgn._parallel.row_halves`), on this many threads; the parts of
+        ``J^T z`` are added in row order, so the results do not depend on it. ``None``
+        makes one pass over all rows.
     """
 
-    def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0):
+    def __init__(self, W, X_tilde, signs, row_weights=None, dtype=np.float64, threshold=0.0,
+                 half_threads=None):
         self._setup(X_tilde, signs, row_weights, dtype)
-        # D = 1[z > beta ||x~||] / sqrt(m), the scaled activation pattern.
-        Z = self.X_tilde @ np.asarray(W, dtype=self.compute_dtype).T
-        if threshold:
-            Z -= thresholds(self.X_tilde, threshold)[:, None]
-        self.pattern = (Z > 0).astype(self.compute_dtype)
-        del Z
-        self.pattern *= self.compute_dtype.type(1.0 / np.sqrt(self.n_neurons))
+        self._half_threads = half_threads
+        self._parts = ([slice(0, self.n_samples)] if half_threads is None
+                       else row_halves(self.n_samples, self.n_neurons))
+        W_c = np.asarray(W, dtype=self.compute_dtype)
+        scale = self.compute_dtype.type(1.0 / np.sqrt(self.n_neurons))
+        self.pattern = np.empty((self.n_samples, self.n_neurons), dtype=self.compute_dtype)
+
+        def build(rows):
+            # D = 1[z > beta ||x~||] / sqrt(m), the scaled activation pattern.
+            Z = self.X_tilde[rows] @ W_c.T
+            if threshold:
+                Z -= thresholds(self.X_tilde[rows], threshold)[:, None]
+            D = self.pattern[rows]
+            np.greater(Z, 0, out=D, casting="unsafe")
+            D *= scale
+
+        self._map(build)
 
     def _setup(self, X_tilde, signs, row_weights, dtype):
         """Store the inputs, signs and row weights in the compute precision; set the shape."""
@@ -668,12 +697,12 @@ class ReLUJacobian(JacobianOperator):
                               "output_blocks"})
 
     def _map(self, func):
-        """``[func(rows)]`` over the row blocks (here one block, every row)."""
-        return [func(slice(None))]
+        """``[func(rows)]`` over the row parts (every row, or the two halves), in order."""
+        return halves_map(func, self._parts, self._half_threads or 1)
 
     def _sum(self, func):
-        """``func(rows)`` summed over the row blocks in order (here one block)."""
-        return func(slice(None))
+        """``func(rows)`` summed over the row parts in order."""
+        return ordered_sum(self._map(func))
 
     def _pattern_rows(self, rows):
         """Rows of the pattern for the products, and the factor to apply to their results.
@@ -760,9 +789,15 @@ class ReLUJacobian(JacobianOperator):
         return np.asarray(out.reshape(m * d, p), dtype=np.float64)
 
     def _tile_sum(self, func):
-        """``func(rows)`` summed over tiles of :data:`_NORMAL_TILE_PAIRS` pairs, in order."""
+        """``func(rows)`` summed over tiles of :data:`_NORMAL_TILE_PAIRS` pairs, in order
+        (the tiles of each row part, the parts' sums added in order)."""
         tile = max(_MIN_TILE_ROWS, _NORMAL_TILE_PAIRS // self.n_neurons)
-        return block_sum(func, self.n_samples, tile)
+
+        def part_sum(part):
+            return ordered_sum(func(slice(start, min(start + tile, part.stop)))
+                               for start in range(part.start, part.stop, tile))
+
+        return self._sum(part_sum)
 
     def gram(self):
         r"""The Gram matrix ``J J^T`` by the tensor trick, cached.

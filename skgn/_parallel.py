@@ -1,8 +1,9 @@
-"""Block maps over rows with joblib, deterministic whatever ``n_jobs`` or the backend, and
-the BLAS thread policy of a fit."""
+"""Block maps over rows with joblib, deterministic whatever ``n_jobs`` or the backend, the
+two row halves of a small problem's products, and the BLAS thread policy of a fit."""
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import nullcontext
 
 from joblib import effective_n_jobs
@@ -200,6 +201,121 @@ def blas_threads_for(n_rows, n_neurons, depth=1):
     if work < _SINGLE_THREAD_PAIRS:
         return single_blas_thread()
     return nullcontext()
+
+
+# From this many (row, neuron) pairs the unblocked products of a fit split their rows in
+# two halves. Below it a product takes about as long as handing a half to another thread
+# (about 0.1 ms): at n = 1,095, m = 1024, float32, a J v and J^T g pair took 0.77 ms on
+# one thread and 0.54 ms in two halves on two.
+_HALVES_PAIRS = 2**20
+
+
+def row_halves(n_rows, n_neurons):
+    """The row halves of an unblocked product: fixed by the problem's size alone.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the ``n x m`` pattern.
+    n_neurons : int
+        Hidden width ``m``.
+
+    Returns
+    -------
+    parts : list of slice
+        ``[slice(0, h), slice(h, n)]`` with ``h = ceil(n / 2)`` from ``2**20`` pairs
+        (:data:`_HALVES_PAIRS`), else ``[slice(0, n)]``. The split does not depend on the
+        threads that run it, so neither do the products' rounding and the fit.
+    """
+    if n_rows < 2 or n_rows * n_neurons < _HALVES_PAIRS:
+        return [slice(0, n_rows)]
+    half = (n_rows + 1) // 2
+    return [slice(0, half), slice(half, n_rows)]
+
+
+_HALF_POOL = {}
+
+
+def _half_pool():
+    """This process's one worker thread for the second half (created at the first use).
+
+    Keyed by process id: a forked child inherits the executor but not its thread, and
+    would wait forever on work handed to it.
+    """
+    pid = os.getpid()
+    if pid not in _HALF_POOL:
+        _HALF_POOL.clear()
+        _HALF_POOL[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skgn-half")
+    return _HALF_POOL[pid]
+
+
+def halves_map(func, parts, threads=1):
+    """``[func(part) for part in parts]``, the second part in another thread with ``threads=2``.
+
+    A persistent :class:`concurrent.futures.ThreadPoolExecutor` of one worker runs the
+    second part while the calling thread runs the first: handing it over costs about
+    0.1 ms, where joblib's ``Parallel`` costs about 10 ms per call even when reused (its
+    dispatch and result machinery; both measured on this project's 2-core machine), more
+    than a product of a few thousand rows takes. The work is BLAS and numpy array
+    arithmetic, which release the GIL.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(part: slice) -> result``.
+    parts : list of slice
+        One or two parts (:func:`row_halves`).
+    threads : int, default=1
+        1 runs the parts one after the other in the calling thread, 2 side by side. The
+        results are the same.
+
+    Returns
+    -------
+    results : list
+        One result per part, in order.
+    """
+    if threads < 2 or len(parts) < 2:
+        return [func(part) for part in parts]
+    second = _half_pool().submit(func, parts[1])
+    try:
+        first = func(parts[0])
+    except BaseException:
+        # The second half may still write into the caller's arrays: let it finish first.
+        wait([second])
+        raise
+    return [first, second.result()]
+
+
+def half_threads(n_rows, n_neurons, depth=1, n_jobs=None):
+    """Threads for the row halves of a fit's products: 2 where BLAS runs on one thread.
+
+    Where :func:`blas_threads_for` limits BLAS to one thread (two-layer problems below
+    ``2**23`` pairs), the two halves of each product run side by side, if ``n_jobs``
+    allows two threads (``None``: if BLAS would use two or more, read here, before the
+    limit). Elsewhere BLAS threads every product itself, and the halves run one after
+    the other. Unlike BLAS threads, an idle worker waits on a lock instead of spinning,
+    so beside a busy process it costs no more than it saves (``benchmarks/busy.md``).
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the Jacobian (samples times outputs).
+    n_neurons : int
+        Hidden width ``m``.
+    depth : int, default=1
+        Hidden layers (the halves are for the two-layer network's products).
+    n_jobs : int, default=None
+        The estimator's ``n_jobs`` (joblib's convention for negative values).
+
+    Returns
+    -------
+    threads : int
+        1 or 2.
+    """
+    if depth > 1 or n_rows * n_neurons >= _SINGLE_THREAD_PAIRS:
+        return 1
+    available = blas_thread_count() if n_jobs is None else effective_n_jobs(n_jobs)
+    return 2 if available >= 2 else 1
 
 
 def blas_thread_count():

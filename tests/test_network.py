@@ -271,6 +271,60 @@ def test_blocked_jacobian_matches_dense_matrix(case):
     assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0)
 
 
+# Row halves over 11 rows (6 and 5), forced at this size; k = 3 takes the outer form.
+HALVED = [
+    {"k": 1, "weighted": False, "threshold": 0.0},
+    {"k": 3, "weighted": True, "threshold": 0.0},
+    {"k": 2, "weighted": True, "threshold": 0.4},
+]
+
+
+@pytest.mark.parametrize("case", HALVED)
+def test_halved_jacobian_matches_dense_matrix_on_one_or_two_threads(case, monkeypatch):
+    import skgn._parallel
+
+    monkeypatch.setattr(skgn._parallel, "_HALVES_PAIRS", 0)
+    X_tilde, W, signs, rw = _problem(n=11, d=3, m=21, k=case["k"], weighted=case["weighted"])
+    J_dense = _dense_shifted_jacobian(X_tilde, W, signs, rw, case["threshold"])
+    K = J_dense @ J_dense.T
+    rng = np.random.default_rng(5)
+    V = rng.standard_normal((J_dense.shape[1], 3))
+    Z = rng.standard_normal((J_dense.shape[0], 2))
+    results = {}
+    for threads in (1, 2):
+        net = TwoLayerReLU(signs, threshold=case["threshold"], half_threads=threads)
+        J = net.jacobian(W, X_tilde, row_weights=rw)
+        assert J._parts == [slice(0, 6), slice(6, 11)]
+        results[threads] = [J.matmat(V), J.rmatmat(Z), J.normal_matmat(V),
+                            J.gram_columns([0, 6, J.shape[0] - 1]), net.predict(W, X_tilde)]
+        assert_allclose(results[threads][0], J_dense @ V, rtol=1e-12, atol=1e-14)
+        assert_allclose(results[threads][1], J_dense.T @ Z, rtol=1e-12, atol=1e-14)
+        assert_allclose(results[threads][2], J_dense.T @ (J_dense @ V), rtol=1e-12,
+                        atol=1e-13)
+        assert_allclose(results[threads][3], K[:, [0, 6, J.shape[0] - 1]], rtol=1e-12,
+                        atol=1e-14)
+        whole = TwoLayerReLU(signs, threshold=case["threshold"]).predict(W, X_tilde)
+        assert_allclose(results[threads][4], whole, rtol=1e-14,
+                        atol=1e-14 * np.abs(whole).max())
+        assert_allclose(J.gram(), K, rtol=1e-12, atol=1e-14)
+        # Dot test.
+        v, z = V[:, 0], Z[:, 0]
+        lhs, rhs = z @ J.matvec(v), J.rmatvec(z) @ v
+        assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0)
+    # The threads change nothing, bit for bit.
+    for one, two in zip(results[1], results[2]):
+        assert np.array_equal(one, two)
+
+
+def test_halved_network_matches_finite_differences(monkeypatch):
+    import skgn._parallel
+
+    monkeypatch.setattr(skgn._parallel, "_HALVES_PAIRS", 0)
+    X_tilde, W, signs, _ = _problem(n=20, d=4, m=40, k=2, seed=3)
+    _assert_jacobian_matches_finite_differences(TwoLayerReLU(signs, half_threads=2), W,
+                                                X_tilde)
+
+
 @pytest.mark.parametrize("threshold", [0.0, 0.4])
 def test_blocked_network_matches_finite_differences_and_unblocked_outputs(threshold):
     X_tilde, W, signs, _ = _problem(n=20, d=4, m=40, k=2, seed=3)

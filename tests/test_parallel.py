@@ -1,5 +1,7 @@
 """Results do not depend on n_jobs or the joblib backend."""
 
+import os
+
 import joblib
 import pytest
 from numpy.testing import assert_allclose
@@ -169,3 +171,109 @@ def test_tiles_fix_the_sum_whatever_the_block_size(n_jobs):
     assert len(tiles) == 125 and np.array_equal(tiles[3], part(slice(24, 32)))
     with pytest.raises(ValueError, match="multiple of tile_size"):
         block_sum(part, 1000, 20, n_jobs, tile_size=8)
+
+
+def test_row_halves_split_from_the_pair_threshold():
+    from skgn._parallel import _HALVES_PAIRS, row_halves
+
+    assert row_halves(_HALVES_PAIRS // 64 - 1, 64) == [slice(0, _HALVES_PAIRS // 64 - 1)]
+    assert row_halves(_HALVES_PAIRS // 64, 64) == [slice(0, _HALVES_PAIRS // 128),
+                                                   slice(_HALVES_PAIRS // 128,
+                                                         _HALVES_PAIRS // 64)]
+    # An odd count: the first half takes the extra row.
+    n = _HALVES_PAIRS // 64 + 1
+    assert row_halves(n, 64) == [slice(0, n // 2 + 1), slice(n // 2 + 1, n)]
+    assert row_halves(1, 2 * _HALVES_PAIRS) == [slice(0, 1)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_halves_map_returns_results_in_order(threads):
+    import threading
+
+    from skgn._parallel import halves_map
+
+    seen = []
+
+    def func(part):
+        seen.append(threading.get_ident())
+        return part.start
+
+    assert halves_map(func, [slice(0, 3), slice(3, 5)], threads) == [0, 3]
+    assert len(set(seen)) == threads
+    assert halves_map(func, [slice(0, 5)], threads) == [0]
+
+
+def test_halves_map_lets_the_second_half_finish_before_it_raises():
+    import threading
+
+    from skgn._parallel import halves_map
+
+    done = threading.Event()
+
+    def func(part):
+        if part.start == 0:
+            raise ValueError("first half")
+        done.wait(0.2)
+        done.set()
+        return part.start
+
+    with pytest.raises(ValueError, match="first half"):
+        halves_map(func, [slice(0, 1), slice(1, 2)], 2)
+    assert done.is_set()
+
+
+def test_a_forked_process_gets_its_own_half_worker(monkeypatch):
+    import os
+
+    import skgn._parallel as parallel
+
+    pool = parallel._half_pool()
+    assert parallel._half_pool() is pool
+    monkeypatch.setattr(os, "getpid", lambda: -1)
+    child = parallel._half_pool()
+    assert child is not pool
+    assert child.submit(lambda: 7).result() == 7
+
+
+def test_half_threads_rules():
+    from skgn._parallel import (_SINGLE_THREAD_PAIRS, blas_thread_count, half_threads,
+                                single_blas_thread)
+
+    small = _SINGLE_THREAD_PAIRS // 1024 - 1
+    assert half_threads(small, 1024, n_jobs=2) == 2
+    assert half_threads(small, 1024, n_jobs=-1) == (2 if (os.cpu_count() or 1) > 1 else 1)
+    assert half_threads(small, 1024, n_jobs=1) == 1
+    assert half_threads(small, 1024) == min(2, blas_thread_count())
+    with single_blas_thread():
+        assert half_threads(small, 1024) == 1
+    # BLAS threads the larger products itself, and the deep network has no halves.
+    assert half_threads(small + 1, 1024, n_jobs=2) == 1
+    assert half_threads(small, 1024, depth=2, n_jobs=2) == 1
+
+
+def test_a_fit_gives_the_same_model_on_one_or_two_half_threads(monkeypatch):
+    """The default path's products split in row halves from 2**20 pairs (1,100 rows at
+    1,024 neurons); n_jobs only decides whether they run side by side."""
+    import numpy as np
+    from sklearn.datasets import make_friedman1
+
+    import skgn._parallel as parallel
+
+    submitted = []
+    pool = parallel._half_pool()
+
+    class Counting:
+        def submit(self, *args):
+            submitted.append(1)
+            return pool.submit(*args)
+
+    monkeypatch.setattr(parallel, "_half_pool", lambda: Counting())
+    X, y = make_friedman1(1100, noise=1.0, random_state=0)
+    fits = {}
+    for n_jobs in (1, 2):
+        submitted.clear()
+        model = SketchedGNRegressor(n_jobs=n_jobs, random_state=0).fit(X, y)
+        fits[n_jobs] = (model.predict(X), model.weights_, len(submitted))
+    assert fits[1][2] == 0 and fits[2][2] > 0
+    assert np.array_equal(fits[1][0], fits[2][0])
+    assert np.array_equal(fits[1][1], fits[2][1])

@@ -32,7 +32,8 @@ from ._monitor import (CallbackSupportMixin, FirstStepProbe, build_monitor, spli
 from ._deep import DeepReLU
 from ._network import CenteredNetwork, TwoLayerReLU, add_bias_feature, tile_rows
 from ._sparse import FiredNeuronIndex, SparseTwoLayerReLU
-from ._parallel import blas_threads_for, half_threads, single_blas_thread
+from ._parallel import (blas_threads_for, half_threads, selection_threads,
+                        single_blas_thread)
 from ._preconditioners import (PRECONDITIONERS, ParameterNystromPreconditioner,
                                make_preconditioner)
 from ._sketching import SKETCHES
@@ -456,6 +457,9 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         """
         metadata = {"sample_weight": sample_weight}
         seeds = check_random_state(self.random_state).randint(2**31 - 1, size=6)
+        # The choice of alpha (also inside the first step's probe, under the fit's BLAS
+        # limit) scores its scales on two threads when two are free, read here.
+        p = dict(p, selection_threads=selection_threads(p["n_jobs"]))
         warm = p["warm_start"] and hasattr(self, "weights_")
         n, d = X.shape
         probe = (p["agop_rounds"] == "auto" and not warm and p["depth"] == 1
@@ -895,13 +899,15 @@ class _SketchedGNBase(CallbackSupportMixin, BaseEstimator):
         """Score the candidate pairs by leave-one-out on at most ``max_rows`` rows of
         ``X`` (:func:`select`): a :class:`Selection`."""
         alphas, scales = self._candidates(p)
+        # Its eigendecompositions run on one BLAS thread each, two scales side by side
+        # when two threads are free (p["selection_threads"], read at the fit's start).
         with single_blas_thread():
             return select(
                 X, self._selection_targets(Y, y_mean, y_scale, sample_weight),
                 sample_weight, alphas=alphas, input_scales=scales,
                 bias=float(p["fit_intercept"]), rng=np.random.RandomState(seed),
-                max_rows=max_rows, kernel=kernel, shift=_resolve_shift(p), depth=p["depth"],
-                init_scale=p["init_scale"])
+                max_rows=max_rows, kernel=kernel, threads=p["selection_threads"],
+                shift=_resolve_shift(p), depth=p["depth"], init_scale=p["init_scale"])
 
     def _probe_features(self, p, state, X, Y, sample_weight, W, seed, selection_seed):
         """The feature map of ``agop_rounds='auto'``, learned from the network at ``W``.

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ._operators import JacobianOperator
-from ._parallel import (blas_thread_count, block_map, block_sum, halves_map,
+from ._parallel import (blas_thread_count, block_map, block_sum, pair_map,
                         ordered_sum, row_halves)
 
 # Below this many (row, neuron) pairs a product's row blocks run in the calling thread
@@ -450,7 +450,7 @@ class TwoLayerReLU(Network):
                                            X_tilde.shape[0], self.block_rows, n_jobs,
                                            tile_size=self.tile_rows))
         elif self.half_threads is not None:
-            out = np.concatenate(halves_map(
+            out = np.concatenate(pair_map(
                 rows_out, row_halves(X_tilde.shape[0], self.n_neurons), self.half_threads))
         else:
             out = rows_out(slice(None))
@@ -698,7 +698,7 @@ class ReLUJacobian(JacobianOperator):
 
     def _map(self, func):
         """``[func(rows)]`` over the row parts (every row, or the two halves), in order."""
-        return halves_map(func, self._parts, self._half_threads or 1)
+        return pair_map(func, self._parts, self._half_threads or 1)
 
     def _sum(self, func):
         """``func(rows)`` summed over the row parts in order."""

@@ -233,57 +233,84 @@ def row_halves(n_rows, n_neurons):
     return [slice(0, half), slice(half, n_rows)]
 
 
-_HALF_POOL = {}
+_WORKER = {}
 
 
-def _half_pool():
-    """This process's one worker thread for the second half (created at the first use).
+def _worker():
+    """This process's one worker thread of :func:`pair_map` (created at the first use).
 
     Keyed by process id: a forked child inherits the executor but not its thread, and
     would wait forever on work handed to it.
     """
     pid = os.getpid()
-    if pid not in _HALF_POOL:
-        _HALF_POOL.clear()
-        _HALF_POOL[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skgn-half")
-    return _HALF_POOL[pid]
+    if pid not in _WORKER:
+        _WORKER.clear()
+        _WORKER[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skgn-worker")
+    return _WORKER[pid]
 
 
-def halves_map(func, parts, threads=1):
-    """``[func(part) for part in parts]``, the second part in another thread with ``threads=2``.
+def pair_map(func, items, threads=1):
+    """``[func(item) for item in items]``, on the calling thread and one worker with
+    ``threads=2``.
 
-    A persistent :class:`concurrent.futures.ThreadPoolExecutor` of one worker runs the
-    second part while the calling thread runs the first: handing it over costs about
-    0.1 ms, where joblib's ``Parallel`` costs about 10 ms per call even when reused (its
-    dispatch and result machinery; both measured on this project's 2-core machine), more
-    than a product of a few thousand rows takes. The work is BLAS and numpy array
-    arithmetic, which release the GIL.
+    The worker runs the items at odd positions, one after the other, while the calling
+    thread runs the others: for the two row halves of a product, one half each. The
+    worker is a persistent :class:`concurrent.futures.ThreadPoolExecutor` of one thread:
+    handing it work costs about 0.1 ms, where joblib's ``Parallel`` costs about 10 ms per
+    call even when reused (its dispatch and result machinery; both measured on this
+    project's 2-core machine), more than a product of a few thousand rows takes. The
+    work must release the GIL to run side by side: BLAS, numpy's array arithmetic and
+    ``numpy.linalg`` do; SciPy's LAPACK wrappers (``scipy.linalg.eigh``) do not.
 
     Parameters
     ----------
     func : callable
-        ``func(part: slice) -> result``.
-    parts : list of slice
-        One or two parts (:func:`row_halves`).
+        ``func(item) -> result``; with ``threads=2`` it must be thread-safe.
+    items : list
+        The arguments, for example the parts of :func:`row_halves`.
     threads : int, default=1
-        1 runs the parts one after the other in the calling thread, 2 side by side. The
-        results are the same.
+        1 runs every item in the calling thread, 2 side by side as above. The results
+        are the same.
 
     Returns
     -------
     results : list
-        One result per part, in order.
+        One result per item, in order.
     """
-    if threads < 2 or len(parts) < 2:
-        return [func(part) for part in parts]
-    second = _half_pool().submit(func, parts[1])
+    if threads < 2 or len(items) < 2:
+        return [func(item) for item in items]
+    odd = _worker().submit(lambda: [func(item) for item in items[1::2]])
     try:
-        first = func(parts[0])
+        even = [func(item) for item in items[0::2]]
     except BaseException:
-        # The second half may still write into the caller's arrays: let it finish first.
-        wait([second])
+        # The worker may still write into the caller's arrays: let it finish first.
+        wait([odd])
         raise
-    return [first, second.result()]
+    results = [None] * len(items)
+    results[0::2], results[1::2] = even, odd.result()
+    return results
+
+
+def selection_threads(n_jobs=None):
+    """Threads for the candidates of ``alpha='auto'``: 2 when two are free, else 1.
+
+    The selection's eigendecompositions run on one BLAS thread each
+    (:func:`single_blas_thread`), so two of them can run side by side whatever the size
+    of the problem.
+
+    Parameters
+    ----------
+    n_jobs : int, default=None
+        The estimator's ``n_jobs``; ``None``: two when BLAS would use two threads or
+        more (read before any limit).
+
+    Returns
+    -------
+    threads : int
+        1 or 2.
+    """
+    available = blas_thread_count() if n_jobs is None else effective_n_jobs(n_jobs)
+    return 2 if available >= 2 else 1
 
 
 def half_threads(n_rows, n_neurons, depth=1, n_jobs=None):
@@ -314,8 +341,7 @@ def half_threads(n_rows, n_neurons, depth=1, n_jobs=None):
     """
     if depth > 1 or n_rows * n_neurons >= _SINGLE_THREAD_PAIRS:
         return 1
-    available = blas_thread_count() if n_jobs is None else effective_n_jobs(n_jobs)
-    return 2 if available >= 2 else 1
+    return selection_threads(n_jobs)
 
 
 def blas_thread_count():

@@ -23,7 +23,7 @@ ALLOWED = {
     "_kernels": {"_validation"},
     "_monitor": set(),
     "_cost_model": set(),
-    "_selection": {"_kernels"},
+    "_selection": {"_kernels", "_parallel"},
     "_fit_state": set(),
     "_features": set(),
     "_gauss_newton": {"_losses", "_operators", "_preconditioners", "_solvers"},

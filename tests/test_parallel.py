@@ -187,10 +187,10 @@ def test_row_halves_split_from_the_pair_threshold():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_halves_map_returns_results_in_order(threads):
+def test_pair_map_returns_results_in_order(threads):
     import threading
 
-    from skgn._parallel import halves_map
+    from skgn._parallel import pair_map
 
     seen = []
 
@@ -198,15 +198,21 @@ def test_halves_map_returns_results_in_order(threads):
         seen.append(threading.get_ident())
         return part.start
 
-    assert halves_map(func, [slice(0, 3), slice(3, 5)], threads) == [0, 3]
+    assert pair_map(func, [slice(0, 3), slice(3, 5)], threads) == [0, 3]
     assert len(set(seen)) == threads
-    assert halves_map(func, [slice(0, 5)], threads) == [0]
+    assert pair_map(func, [slice(0, 5)], threads) == [0]
+    # More items: the worker takes those at odd positions, the results stay in order.
+    seen.clear()
+    parts = [slice(i, i + 1) for i in range(5)]
+    assert pair_map(func, parts, threads) == [0, 1, 2, 3, 4]
+    assert seen[0::2] == seen[0::2][:1] * 3 or threads == 2
+    assert len(set(seen)) == threads
 
 
-def test_halves_map_lets_the_second_half_finish_before_it_raises():
+def test_pair_map_lets_the_worker_finish_before_it_raises():
     import threading
 
-    from skgn._parallel import halves_map
+    from skgn._parallel import pair_map
 
     done = threading.Event()
 
@@ -218,19 +224,19 @@ def test_halves_map_lets_the_second_half_finish_before_it_raises():
         return part.start
 
     with pytest.raises(ValueError, match="first half"):
-        halves_map(func, [slice(0, 1), slice(1, 2)], 2)
+        pair_map(func, [slice(0, 1), slice(1, 2)], 2)
     assert done.is_set()
 
 
-def test_a_forked_process_gets_its_own_half_worker(monkeypatch):
+def test_a_forked_process_gets_its_own_worker(monkeypatch):
     import os
 
     import skgn._parallel as parallel
 
-    pool = parallel._half_pool()
-    assert parallel._half_pool() is pool
+    pool = parallel._worker()
+    assert parallel._worker() is pool
     monkeypatch.setattr(os, "getpid", lambda: -1)
-    child = parallel._half_pool()
+    child = parallel._worker()
     assert child is not pool
     assert child.submit(lambda: 7).result() == 7
 
@@ -260,14 +266,14 @@ def test_a_fit_gives_the_same_model_on_one_or_two_half_threads(monkeypatch):
     import skgn._parallel as parallel
 
     submitted = []
-    pool = parallel._half_pool()
+    pool = parallel._worker()
 
     class Counting:
         def submit(self, *args):
             submitted.append(1)
             return pool.submit(*args)
 
-    monkeypatch.setattr(parallel, "_half_pool", lambda: Counting())
+    monkeypatch.setattr(parallel, "_worker", lambda: Counting())
     X, y = make_friedman1(1100, noise=1.0, random_state=0)
     fits = {}
     for n_jobs in (1, 2):

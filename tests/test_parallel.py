@@ -1,6 +1,7 @@
 """Results do not depend on n_jobs or the joblib backend."""
 
 import os
+import time
 
 import joblib
 import pytest
@@ -192,21 +193,46 @@ def test_pair_map_returns_results_in_order(threads):
 
     from skgn._parallel import pair_map
 
-    seen = []
+    seen = {}
+    started = threading.Event()
 
     def func(part):
-        seen.append(threading.get_ident())
+        if part.start % 2:
+            started.set()
+        elif threads == 2 and part.start == 0:
+            # Hold the calling thread until the worker has an item, so that both run.
+            started.wait(5.0)
+        seen[part.start] = threading.get_ident()
         return part.start
 
     assert pair_map(func, [slice(0, 3), slice(3, 5)], threads) == [0, 3]
-    assert len(set(seen)) == threads
+    assert len(set(seen.values())) == threads
     assert pair_map(func, [slice(0, 5)], threads) == [0]
     # More items: the worker takes those at odd positions, the results stay in order.
     seen.clear()
-    parts = [slice(i, i + 1) for i in range(5)]
-    assert pair_map(func, parts, threads) == [0, 1, 2, 3, 4]
-    assert seen[0::2] == seen[0::2][:1] * 3 or threads == 2
-    assert len(set(seen)) == threads
+    started.clear()
+    assert pair_map(func, [slice(i, i + 1) for i in range(5)], threads) == [0, 1, 2, 3, 4]
+    caller = threading.get_ident()
+    assert all(seen[i] == caller for i in (0, 2, 4))
+    assert (seen[1] != caller) == (threads == 2)
+
+
+def test_pair_map_takes_back_an_item_the_worker_has_not_started():
+    import threading
+
+    import skgn._parallel as parallel
+
+    release = threading.Event()
+    # Keep the worker busy, so that it cannot start the second item.
+    blocker = parallel._worker().submit(release.wait, 5.0)
+    caller = threading.get_ident()
+    try:
+        ran_on = parallel.pair_map(lambda part: threading.get_ident(),
+                                   [slice(0, 1), slice(1, 2)], 2)
+    finally:
+        release.set()
+        blocker.result()
+    assert ran_on == [caller, caller]
 
 
 def test_pair_map_lets_the_worker_finish_before_it_raises():
@@ -214,12 +240,14 @@ def test_pair_map_lets_the_worker_finish_before_it_raises():
 
     from skgn._parallel import pair_map
 
-    done = threading.Event()
+    started, done = threading.Event(), threading.Event()
 
     def func(part):
         if part.start == 0:
+            started.wait(5.0)
             raise ValueError("first half")
-        done.wait(0.2)
+        started.set()
+        time.sleep(0.2)
         done.set()
         return part.start
 

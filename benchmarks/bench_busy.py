@@ -5,7 +5,9 @@ Usage::
     python benchmarks/bench_busy.py [--datasets nox,computers,friedman1] [--seconds 120]
 
 Times ``SketchedGNRegressor()`` at its defaults (and with its one-BLAS-thread rule for
-small problems lifted, to show what the rule buys) and ``MLPRegressor()`` on a 75/25 split of
+small problems lifted, to show what the rule buys: BLAS then threads every product, and
+the row halves that the rule runs side by side run one after the other) and
+``MLPRegressor()`` on a 75/25 split of
 each benchmark set (at most 4,500 training rows, standardized in a pipeline, as in
 ``bench_e2e``), first on the idle machine, then beside the project's standard busy
 neighbour (``../shared/tools/busy_neighbour.py``, a BLAS loop in another process, started

@@ -151,8 +151,8 @@ def expected_failed_checks(estimator):
 
 
 # dtype='auto' computes in float32 from this many sample-neuron pairs (a 4 MiB float32
-# pattern): there the products are memory-bound and float32 fits took 19-43% less time
-# at test R^2 within 0.0003 on the e2e sets (benchmarks/float32.md); below it (diabetes,
+# pattern): there the products are memory-bound and float32 fits took 15-63% less time
+# at the same test R^2 on the e2e sets (benchmarks/float32.md); below it (diabetes,
 # 331 x 1024) float32 saved nothing.
 _FLOAT32_PAIRS = 2**20
 # Rows the average gradient outer product of agop_rounds is taken over (an average: a
@@ -1128,9 +1128,9 @@ class SketchedGNRegressor(RegressorMixin, _SketchedGNBase):
         Precision of the ``n x m`` work: the pre-activations, the Jacobian products of the
         iterative solvers and the Nystrom columns. ``'auto'`` means float32 for a two-layer
         network with at least ``2**20`` (sample, neuron) pairs (the fitted value is in
-        ``dtype_``) and float64 otherwise: on the benchmark sets float32 fits took 19-43%
-        less time at test R^2 within 0.0003 of float64's (their predictions differ by
-        up to 7e-3 relative: ``benchmarks/float32.md``), and on smaller problems saved
+        ``dtype_``) and float64 otherwise: on the benchmark sets float32 fits took 15-63%
+        less time at the same test R^2 to four digits (their predictions differ by
+        up to 1.5e-3 relative: ``benchmarks/float32.md``), and on smaller problems saved
         nothing. With ``numpy.float32`` these run about
         twice as fast in half the memory, while the weights, the residuals, the solver
         vectors and every factorization (the Gram's Cholesky factor, the small Nystrom

@@ -327,8 +327,9 @@ def half_threads(n_rows, n_neurons, depth=1, n_jobs=None):
     ``2**23`` pairs), the two halves of each product run side by side, if ``n_jobs``
     allows two threads (``None``: if BLAS would use two or more, read here, before the
     limit). Elsewhere BLAS threads every product itself, and the halves run one after
-    the other. Unlike BLAS threads, an idle worker waits on a lock instead of spinning,
-    so beside a busy process it costs no more than it saves (``benchmarks/busy.md``).
+    the other. Unlike BLAS threads, an idle worker waits on a lock instead of spinning:
+    beside a busy process the fits at defaults took about as long as on one thread, and
+    idle 35-40% less (``benchmarks/busy.md``, the user guide's "Precision and threads").
 
     Parameters
     ----------

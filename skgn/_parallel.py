@@ -197,10 +197,15 @@ def blas_threads_for(n_rows, n_neurons, depth=1):
         ``n_neurons`` for ``depth >= 2``) is below ``2**23``; otherwise a no-op, leaving
         the user's BLAS setting in force.
     """
-    work = n_rows * n_neurons * (n_neurons if depth > 1 else 1)
-    if work < _SINGLE_THREAD_PAIRS:
+    if _one_blas_thread(n_rows, n_neurons, depth):
         return single_blas_thread()
     return nullcontext()
+
+
+def _one_blas_thread(n_rows, n_neurons, depth):
+    """Whether :func:`blas_threads_for` limits this problem's BLAS to one thread."""
+    work = n_rows * n_neurons * (n_neurons if depth > 1 else 1)
+    return work < _SINGLE_THREAD_PAIRS
 
 
 # From this many (row, neuron) pairs the unblocked products of a fit split their rows in
@@ -256,9 +261,10 @@ def pair_map(func, items, threads=1):
     The worker runs the items at odd positions, one after the other, while the calling
     thread runs the others: for the two row halves of a product, one half each. An item
     the worker has not started when the calling thread is done with its own is taken
-    back and run on the calling thread, so a worker that a busy machine does not
-    schedule delays nothing. The worker is a persistent :class:`concurrent.futures.ThreadPoolExecutor` of one thread:
-    handing it work costs about 0.1 ms, where joblib's ``Parallel`` costs about 10 ms per
+    back and run on the calling thread rather than waited for (on a busy machine the
+    worker may not be scheduled). The worker is a persistent
+    :class:`concurrent.futures.ThreadPoolExecutor` of one thread: handing it work costs
+    about 0.1 ms, where joblib's ``Parallel`` costs about 10 ms per
     call even when reused (its dispatch and result machinery; both measured on this
     project's 2-core machine), more than a product of a few thousand rows takes. The
     work must release the GIL to run side by side: BLAS, numpy's array arithmetic and
@@ -347,7 +353,7 @@ def half_threads(n_rows, n_neurons, depth=1, n_jobs=None):
     threads : int
         1 or 2.
     """
-    if depth > 1 or n_rows * n_neurons >= _SINGLE_THREAD_PAIRS:
+    if depth > 1 or not _one_blas_thread(n_rows, n_neurons, depth):
         return 1
     return selection_threads(n_jobs)
 
